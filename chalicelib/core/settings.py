@@ -1,0 +1,120 @@
+"""Vigil's configuration: one pydantic-settings model, read from the environment once per container.
+
+Every resource name comes from here (the CDK stack and `.chalice/config.json` set them), so nothing deeper in
+the code reads `os.environ`. A missing or malformed variable stops start-up with a `ConfigurationError` whose
+message names the variable, rather than failing on the first request that needs it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from chalicelib.core.errors import ConfigurationError
+
+ENV_PREFIX = "VIGIL_"
+
+
+def _csv(value: object) -> object:
+    """Lists come from the environment as comma-separated text (`a,b,c`)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Field `x` is read from `VIGIL_X` unless an alias says otherwise."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    stage: str = "dev"
+    version: str = "0.1.0"
+    region: str = Field(
+        "us-east-1", validation_alias=AliasChoices("VIGIL_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+    endpoint_url: str | None = Field(
+        None, validation_alias=AliasChoices("VIGIL_ENDPOINT_URL", "AWS_ENDPOINT_URL")
+    )
+    localstack_host: str | None = Field(None, validation_alias=AliasChoices("LOCALSTACK_HOST"))
+
+    # Resources (defined in infra/resources.py; names set per stage by the CDK stack).
+    decisions_table: str = "vigil-decisions"
+    events_table: str = "vigil-events"
+    counters_table: str = "vigil-counters"
+    entities_table: str = "vigil-entities"
+    idempotency_table: str = "vigil-idempotency"
+    bucket: str = "vigil-data"
+    decisions_queue: str = "vigil-decisions"
+    ingest_retry_queue: str = "vigil-ingest-retry"
+
+    # API edge.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(1_048_576, gt=0, le=10 * 1_048_576)
+    api_rate_limit_per_minute: int = Field(10_000, gt=0)
+
+    # Identity.
+    jwt_secret: SecretStr | None = None
+    jwt_secret_parameter: str | None = None
+    jwt_issuer: str = "vigil"
+    jwt_audience: str = "vigil-api"
+    jwt_ttl_seconds: int = Field(1800, gt=0)
+    self_registration: bool = False
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+    mail_sender: str = "vigil@example.com"
+
+    # Decisions.
+    max_prefix_v4: int = Field(8, ge=0, le=32)
+    max_prefix_v6: int = Field(32, ge=0, le=128)
+    platform_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    recidivism_factor: float = Field(2.0, ge=1.0)
+    recidivism_max_seconds: int = Field(30 * 86400, gt=0)
+    recidivism_memory_days: int = Field(90, gt=0)
+    default_ban_seconds: int = Field(4 * 3600, gt=0)
+    index_staleness_seconds: float = Field(5.0, ge=0)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    _split_lists = field_validator("cors_origins", "platform_addresses", mode="before")(_csv)
+
+    @property
+    def tables(self) -> dict[str, str]:
+        """Logical table name → physical name."""
+        return {
+            "decisions": self.decisions_table,
+            "events": self.events_table,
+            "counters": self.counters_table,
+            "entities": self.entities_table,
+            "idempotency": self.idempotency_table,
+        }
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets `field` (its first alias if it has several)."""
+    info = Settings.model_fields[field]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings() -> Settings:
+    """Read and validate the environment; a bad value raises `ConfigurationError` naming its variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            name = env_name(field) if field in Settings.model_fields else field
+            problems.append(f"{name}: {error['msg']}")
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return load_settings()
