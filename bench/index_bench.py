@@ -12,15 +12,19 @@ Data: entries are 75% IPv4 (60% /32, 40% /16-/28 weighted towards /24 and /28) a
 decisions on one network). Queries are address strings, half inside a random entry, half outside every
 entry (checked by an independent merged-interval search), shuffled.
 
-Measures, each structure in a fresh subprocess so one cannot disturb the other:
-- build: wall time to load every entry from its text form;
+Measures, each structure in its own fresh process so that one cannot disturb the other:
+- build: wall time to load every entry from its text form, one build at a time;
 - memory: growth of the process's resident set (RSS from /proc/self/statm, after gc) across the build.
   RSS rather than tracemalloc because pytricia allocates with C malloc, which tracemalloc cannot see;
   the entry ids and network texts exist before the build and are not counted for either structure;
-- lookups/s: best of `--repeat` passes over every query, `lookup_kind(ip, "ban")` for Vigil and `.get(ip)` on
-  the IPv4 or IPv6 trie of bans for pytricia (the per-family dispatch inlined in its loop); Vigil's
-  all-matches `lookup(ip)` is timed too, with no pytricia equivalent;
-- agreement: for the first `--sample` queries both must name the same most specific ban network and entry.
+- lookups/s: every query once per pass, `--repeat` passes per structure interleaved in rounds (so that load
+  from elsewhere on the machine hits every structure alike), best and median pass reported.
+  `lookup_kind(ip, "ban")` for Vigil against `.get(ip)` on the IPv4 or IPv6 trie of bans for pytricia (its
+  per-family dispatch inlined in the loop); Vigil's all-matches `lookup(ip)` has no pytricia equivalent.
+  A frozen pytricia (read-only after `freeze()`) is measured too: it is a fair rival for an index that is
+  rebuilt rather than updated;
+- agreement: for the first `--sample` queries every structure must name the same most specific ban network
+  and entry.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import platform
 import random
 import shlex
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -177,36 +182,37 @@ def _pytricia(
     return answer, {"longest": longest}, tries
 
 
-def worker(structure: str, data: Path, repeat: int, sample: int) -> dict[str, object]:
-    """Build one structure from the files in `data` and measure it; runs in its own process."""
+def worker(structure: str, data: Path, sample: int) -> None:
+    """Build one structure from the files in `data`, report its cost, then time passes when the driver asks.
+
+    Protocol, one JSON line per request on stdout: the build report first, then `time <loop>` gives
+    `{"seconds": ...}`, `answers` gives the sampled answers, `quit` (or end of input) ends the process.
+    """
     rows = [tuple(line.split("\t")) for line in (data / "entries.tsv").read_text().splitlines()]
     queries = (data / "queries.txt").read_text().splitlines()
     builders = {"vigil": _vigil, "pytricia": _pytricia, "pytricia-frozen": partial(_pytricia, frozen=True)}
-    build = builders[structure]
     gc.collect()
     before = _rss()
     started = time.perf_counter()
-    answer, loops, keep = build(rows)  # type: ignore[arg-type]
+    answer, loops, keep = builders[structure](rows)  # type: ignore[arg-type]
     built = time.perf_counter() - started
     gc.collect()
-    grown = _rss() - before
-    rates = {}
-    for name, loop in loops.items():
-        best = min(_timed(loop, queries) for _ in range(repeat))
-        rates[name] = len(queries) / best
+    _reply({"build_s": built, "rss_bytes": _rss() - before, "loops": sorted(loops)})
+    for request in sys.stdin:
+        verb, _, loop = request.strip().partition(" ")
+        if verb == "time":
+            started = time.perf_counter()
+            loops[loop](queries)
+            _reply({"seconds": time.perf_counter() - started})
+        elif verb == "answers":
+            _reply({"answers": [answer(ip) for ip in queries[:sample]]})
+        else:
+            break
     del keep
-    return {
-        "build_s": built,
-        "rss_bytes": grown,
-        "rates": rates,
-        "answers": [answer(ip) for ip in queries[:sample]],
-    }
 
 
-def _timed(loop: Callable[[list[str]], None], queries: list[str]) -> float:
-    started = time.perf_counter()
-    loop(queries)
-    return time.perf_counter() - started
+def _reply(message: dict[str, object]) -> None:
+    print(json.dumps(message), flush=True)
 
 
 # --- driver -----------------------------------------------------------------------------------------------
@@ -219,7 +225,7 @@ def run(args: argparse.Namespace, command: str) -> tuple[str, bool]:
         data = Path(tmp)
         (data / "entries.tsv").write_text("".join(f"{e}\t{n}\t{k}\n" for e, n, k in rows))
         (data / "queries.txt").write_text("".join(f"{q}\n" for q in queries))
-        results = {name: _spawn(name, data, args) for name in STRUCTURES}
+        results = _measure(data, args)
     base = results["pytricia"]
     answers = {name: result["answers"] for name, result in results.items()}
     agree = sum(len({json.dumps(a) for a in same}) == 1 for same in zip(*answers.values(), strict=True))
@@ -232,21 +238,22 @@ def run(args: argparse.Namespace, command: str) -> tuple[str, bool]:
         "",
         f"Command: `{command}`  ",
         f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
-        f"seed {args.seed}; lookups/s are the best of {args.repeat} passes.  ",
+        f"seed {args.seed}; {args.repeat} interleaved passes of every lookup per structure.  ",
         f"Entries: {args.entries - v6:,} IPv4, {v6:,} IPv6, {distinct:,} distinct networks. "
         "Memory: RSS growth of a fresh process across the build.",
         "",
-        "| structure | build (s) | memory (MiB) | memory vs pytricia | is-banned lookups/s "
-        "| lookups vs pytricia | all-matches lookups/s |",
+        "| structure | build (s) | memory (MiB) | memory vs pytricia | is-banned lookups/s, best (median) "
+        "| best vs pytricia | all-matches lookups/s, best |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, result in results.items():
-        rates = result["rates"]
-        every = f"{rates['all']:,.0f}" if "all" in rates else "n/a"
+        best, median = result["best"], result["median"]
+        every = f"{best['all']:,.0f}" if "all" in best else "n/a"
         lines.append(
             f"| {LABELS[name]} | {result['build_s']:.2f} | {result['rss_bytes'] / 2**20:.1f} | "
-            f"{result['rss_bytes'] / max(base['rss_bytes'], 1):.2f}x | {rates['longest']:,.0f} | "
-            f"{rates['longest'] / base['rates']['longest']:.2f}x | {every} |"
+            f"{result['rss_bytes'] / max(base['rss_bytes'], 1):.2f}x | "
+            f"{best['longest']:,.0f} ({median['longest']:,.0f}) | "
+            f"{best['longest'] / base['best']['longest']:.2f}x | {every} |"
         )
     lines += [
         "",
@@ -256,12 +263,51 @@ def run(args: argparse.Namespace, command: str) -> tuple[str, bool]:
     return "\n".join(lines) + "\n", agree == sampled
 
 
-def _spawn(structure: str, data: Path, args: argparse.Namespace) -> dict:
-    command = [sys.executable, "-m", "bench.index_bench", "--worker", structure, "--data", str(data)]
-    command += ["--repeat", str(args.repeat), "--sample", str(args.sample)]
+def _measure(data: Path, args: argparse.Namespace) -> dict[str, dict]:
+    """Build each structure in its own process, one at a time, then time them in interleaved rounds.
+
+    Interleaving matters on a shared machine: a burst of load from elsewhere then slows one round of every
+    structure instead of all the passes of one.
+    """
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)
+    workers: dict[str, subprocess.Popen[str]] = {}
+    results: dict[str, dict] = {}
+    try:
+        for name in STRUCTURES:
+            command = [sys.executable, "-m", "bench.index_bench", "--worker", name]
+            command += ["--data", str(data), "--sample", str(args.sample)]
+            workers[name] = subprocess.Popen(
+                command, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+            results[name] = _ask(workers[name], None) | {"seconds": {}}
+        for _ in range(args.repeat):
+            for name, process in workers.items():
+                for loop in results[name]["loops"]:
+                    seconds = _ask(process, f"time {loop}")["seconds"]
+                    results[name]["seconds"].setdefault(loop, []).append(seconds)
+        for name, process in workers.items():
+            results[name]["answers"] = _ask(process, "answers")["answers"]
+            process.communicate("quit\n")
+    finally:
+        for process in workers.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    for result in results.values():
+        result["best"] = {loop: args.queries / min(times) for loop, times in result["seconds"].items()}
+        result["median"] = {loop: args.queries / statistics.median(times) for loop, times in result["seconds"].items()}
+    return results
+
+
+def _ask(process: subprocess.Popen[str], request: str | None) -> dict:
+    assert process.stdin is not None and process.stdout is not None
+    if request is not None:
+        process.stdin.write(request + "\n")
+        process.stdin.flush()
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError(f"benchmark worker {process.args!r} stopped (exit {process.wait()})")
+    return json.loads(line)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,14 +315,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=20260101)
-    parser.add_argument("--repeat", type=int, default=3, help="timed passes per structure; the best counts")
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved timed passes per structure")
     parser.add_argument("--sample", type=int, default=20_000, help="lookups compared between structures")
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
     parser.add_argument("--worker", choices=STRUCTURES, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.data, args.repeat, args.sample)))
+        worker(args.worker, args.data, args.sample)
         return 0
     shown = ["python", "-m", "bench.index_bench", *(sys.argv[1:] if argv is None else argv)]
     report, agreed = run(args, shlex.join(shown))

@@ -26,9 +26,7 @@ def _table_request(spec: TableSpec, name: str) -> dict[str, Any]:
         if index.sort_key:
             schema.append({"AttributeName": index.sort_key, "KeyType": "RANGE"})
             attributes.add(index.sort_key)
-        indexes.append(
-            {"IndexName": index.name, "KeySchema": schema, "Projection": {"ProjectionType": "ALL"}}
-        )
+        indexes.append({"IndexName": index.name, "KeySchema": schema, "Projection": {"ProjectionType": "ALL"}})
     request: dict[str, Any] = {
         "TableName": name,
         "KeySchema": [{"AttributeName": k, "KeyType": t} for k, t in keys],
@@ -83,9 +81,7 @@ def create_queues(aws: AwsClients, names: dict[str, str]) -> list[str]:
         dlq_url = client.create_queue(
             QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": str(spec.retention_days * 86400)}
         )["QueueUrl"]
-        dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(spec.max_receive_count)})
         client.create_queue(
             QueueName=name,

@@ -183,9 +183,7 @@ class Driver:
                 self.log.exception("queue poll failed", queue=source.queue)
                 time.sleep(1)
 
-    def deliver(
-        self, sqs: Any, url: str, arn: str, handler: Callable[..., Any], source: SQSEventConfig
-    ) -> int:
+    def deliver(self, sqs: Any, url: str, arn: str, handler: Callable[..., Any], source: SQSEventConfig) -> int:
         """Receive one batch, hand it to the handler, delete what succeeded; returns messages handled."""
         got = sqs.receive_message(
             QueueUrl=url,
@@ -209,8 +207,7 @@ class Driver:
             sqs.delete_message_batch(
                 QueueUrl=url,
                 Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                    for i, m in enumerate(done[start : start + 10])
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
                 ],
             )
         for message in messages:

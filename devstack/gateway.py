@@ -39,9 +39,7 @@ class VigilGateway(LocalGateway):
 class VigilRequestHandler(ChaliceRequestHandler):
     """Chalice's request handler, routed through `VigilGateway` with the socket's peer address."""
 
-    def __init__(
-        self, request: Any, client_address: tuple[str, int], server: Any, app_object: Any, config: Any
-    ):
+    def __init__(self, request: Any, client_address: tuple[str, int], server: Any, app_object: Any, config: Any):
         # The stdlib handler serves the request inside __init__, so everything it uses is set first.
         self.local_gateway = VigilGateway(app_object, config)
         self._peer = client_address[0]

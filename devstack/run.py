@@ -29,9 +29,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("VIGIL_MOTO_PORT", "4566")))
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("VIGIL_DATA_DIR", DEFAULT_DATA)))
     parser.add_argument("--snapshot-every", type=float, default=60.0, help="seconds between snapshots")
-    parser.add_argument(
-        "--no-driver", action="store_true", help="serve the API only (no schedules, no queues)"
-    )
+    parser.add_argument("--no-driver", action="store_true", help="serve the API only (no schedules, no queues)")
     return parser.parse_args(argv)
 
 
@@ -73,9 +71,7 @@ class Platform:
             saved = snapshot.load(self.snapshot_path)
             if saved:
                 counts = snapshot.restore(saved, container.aws, container.settings)
-                print(
-                    f"restored {counts['items']} items, {counts['objects']} objects from {self.snapshot_path}"
-                )
+                print(f"restored {counts['items']} items, {counts['objects']} objects from {self.snapshot_path}")
         admin_note = _ensure_admin(container)
 
         import app  # noqa: PLC0415
@@ -105,9 +101,7 @@ class Platform:
         from devstack import snapshot  # noqa: PLC0415
 
         container = get_container()
-        snapshot.save(
-            snapshot.take(container.aws, container.settings, with_queues=with_queues), self.snapshot_path
-        )
+        snapshot.save(snapshot.take(container.aws, container.settings, with_queues=with_queues), self.snapshot_path)
 
     def stop(self) -> None:
         if self._stopped.is_set():

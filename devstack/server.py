@@ -25,9 +25,7 @@ class RunningServer:
 def start_server(app: Any, port: int, host: str = "127.0.0.1") -> RunningServer:
     """Start serving in a background thread; `port=0` picks a free port."""
     config = Config.create(chalice_stage="local", lambda_timeout=60, app_name="vigil")
-    server = LocalDevServer(
-        app, config, host, port, handler_cls=VigilRequestHandler, server_cls=ThreadedHTTPServer
-    )
+    server = LocalDevServer(app, config, host, port, handler_cls=VigilRequestHandler, server_cls=ThreadedHTTPServer)
     thread = threading.Thread(target=server.server.serve_forever, name="api-server", daemon=True)
     thread.start()
     return RunningServer(server, thread)

@@ -57,9 +57,7 @@ def _drain(aws: AwsClients, settings: Settings) -> dict[str, list[str]]:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         bodies: list[str] = []
         while True:
-            got = sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
-            )
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0)
             messages = got.get("Messages", [])
             if not messages:
                 break

@@ -37,7 +37,12 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(jwt_secret="test-secret-that-is-long-enough-for-hs256-0123456789")
+    # A cheap password hash keeps tests fast; the production cost is measured in docs/BENCHMARKS.md.
+    return Settings(
+        jwt_secret="test-secret-that-is-long-enough-for-hs256-0123456789",
+        password_time_cost=1,
+        password_memory_kib=8_192,
+    )
 
 
 @pytest.fixture
@@ -73,8 +78,11 @@ def admin(container: Container) -> dict:
 
 @pytest.fixture
 def admin_api(api: ApiClient, container: Container, admin: dict) -> ApiClient:
-    """The API client carrying an admin's token."""
+    """A second API client, carrying an admin's token (the plain `api` client stays anonymous)."""
+    import app  # noqa: PLC0415
+
     from tests.support.identity import token_for  # noqa: PLC0415
 
-    api.token = token_for(container, admin)
-    return api
+    client = ApiClient(app.app)
+    client.token = token_for(container, admin)
+    return client

@@ -29,7 +29,13 @@ def client_of(request: RequestInfo) -> Client:
 def core_page(items: list[Any], skip: int, limit: int) -> dict[str, Any]:
     """Seed 004's list shape: `{total, skip, limit, items, has_more}`."""
     window = items[skip : skip + limit]
-    return {"total": len(items), "skip": skip, "limit": limit, "items": window, "has_more": skip + len(window) < len(items)}
+    return {
+        "total": len(items),
+        "skip": skip,
+        "limit": limit,
+        "items": window,
+        "has_more": skip + len(window) < len(items),
+    }
 
 
 def utc(value: datetime | None, *, end_of_day: bool = False) -> datetime | None:

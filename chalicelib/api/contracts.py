@@ -28,6 +28,7 @@ STATUS: dict[type[e.VigilError], int] = {
     e.InvalidInputError: 400,
     e.ValidationFailedError: 400,
     e.AuthenticationError: 401,
+    e.TokenExpiredError: 401,
     e.PermissionDeniedError: 403,
     e.IpBannedError: 403,
     e.FeatureDisabledError: 403,
@@ -71,11 +72,8 @@ class Raw:
 
 def error_headers(exc: e.VigilError) -> dict[str, str]:
     """Headers an error carries by its nature (Retry-After, rate-limit state, Allow)."""
-    headers: dict[str, str] = {}
-    if isinstance(exc, e.RateLimitedError):
-        headers["Retry-After"] = str(exc.retry_after)
-        headers.update(exc.state.headers())
-    elif isinstance(exc, e.AccountLockedError):
+    headers: dict[str, str] = exc.limit.headers() if exc.limit is not None else {}
+    if isinstance(exc, e.RateLimitedError) or isinstance(exc, e.AccountLockedError):
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, e.MethodNotAllowedError):
         headers["Allow"] = ", ".join(exc.allowed)

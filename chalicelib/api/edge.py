@@ -35,12 +35,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-EXPOSED_HEADERS = (
-    "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, ETag"
-)
-ALLOWED_HEADERS = (
-    "Authorization, Content-Type, X-API-Key, Idempotency-Key, X-Request-Id, If-None-Match, Last-Event-ID"
-)
+EXPOSED_HEADERS = "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, ETag"
+ALLOWED_HEADERS = "Authorization, Content-Type, X-API-Key, Idempotency-Key, X-Request-Id, If-None-Match, Last-Event-ID"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
 # Chalice's own error codes (`{"Code": ..., "Message": ...}` bodies) and the Vigil error that replaces each.

@@ -52,8 +52,7 @@ def _schema_of(model: Any, mode: str, refs: dict[tuple[type, str], dict[str, Any
 
 def _parameters(spec: RouteSpec) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in spec.path_params
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in spec.path_params
     ]
     if spec.query is not None:
         schema = spec.query.model_json_schema(ref_template=REF)
@@ -93,9 +92,7 @@ def _operation(spec: RouteSpec, refs: dict[tuple[type, str], dict[str, Any]]) ->
     if spec.body is not None:
         operation["requestBody"] = {
             "required": True,
-            "content": {
-                ct: {"schema": _schema_of(spec.body, "validation", refs)} for ct in spec.content_types
-            },
+            "content": {ct: {"schema": _schema_of(spec.body, "validation", refs)} for ct in spec.content_types},
         }
     return operation
 
@@ -103,9 +100,7 @@ def _operation(spec: RouteSpec, refs: dict[tuple[type, str], dict[str, Any]]) ->
 @lru_cache(maxsize=1)
 def build_document(version: str) -> dict[str, Any]:
     """The whole document; computed once per process (routes do not change at run time)."""
-    models = sorted(
-        {m for spec in ROUTES for m in _models(spec)}, key=lambda pair: (pair[0].__name__, pair[1])
-    )
+    models = sorted({m for spec in ROUTES for m in _models(spec)}, key=lambda pair: (pair[0].__name__, pair[1]))
     refs, definitions = models_json_schema(models, ref_template=REF) if models else ({}, {})
     paths: dict[str, dict[str, Any]] = {}
     for spec in sorted(ROUTES, key=lambda s: (s.path, s.method)):

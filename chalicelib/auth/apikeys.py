@@ -22,8 +22,18 @@ from chalicelib.core.errors import AuthenticationError, FieldProblem, NotFoundEr
 
 PREFIX = "vgl_"
 TOUCH_INTERVAL = timedelta(seconds=60)
-PUBLIC_FIELDS = ("id", "name", "scopes", "sensor", "prefix", "created_at", "created_by", "expires_at", "last_used_at",
-                 "revoked_at")
+PUBLIC_FIELDS = (
+    "id",
+    "name",
+    "scopes",
+    "sensor",
+    "prefix",
+    "created_at",
+    "created_by",
+    "expires_at",
+    "last_used_at",
+    "revoked_at",
+)
 
 
 def _digest(secret: str) -> str:
@@ -48,8 +58,14 @@ class ApiKeys:
         self._clock = clock
 
     def create(
-        self, name: str, scopes: list[str], *, created_by: int | str, expires_at: datetime | None = None,
-        sensor: str | None = None, ip: str | None = None,
+        self,
+        name: str,
+        scopes: list[str],
+        *,
+        created_by: int | str,
+        expires_at: datetime | None = None,
+        sensor: str | None = None,
+        ip: str | None = None,
     ) -> tuple[dict[str, Any], str]:
         """Create a key; returns its public view and the key text, which is never available again."""
         unknown = [s for s in scopes if s not in SCOPES]
@@ -75,8 +91,16 @@ class ApiKeys:
             "expires_at": iso(expires_at) if expires_at else None,
         }
         self._store.put_api_key(record)
-        self._log.record(SecurityEvent("api_key_created", "medium", True, ip_address=ip, user_id=created_by,
-                                       details={"key_id": key_id, "name": name, "scopes": record["scopes"]}))
+        self._log.record(
+            SecurityEvent(
+                "api_key_created",
+                "medium",
+                True,
+                ip_address=ip,
+                user_id=created_by,
+                details={"key_id": key_id, "name": name, "scopes": record["scopes"]},
+            )
+        )
         return public(record), f"{PREFIX}{key_id}_{secret}"
 
     def list(self) -> list[dict[str, Any]]:
@@ -86,8 +110,11 @@ class ApiKeys:
         if self._store.get_api_key(key_id) is None:
             raise NotFoundError(f"API key {key_id} not found")
         record = self._store.revoke_api_key(key_id, iso(self._clock.now()) or "")
-        self._log.record(SecurityEvent("api_key_revoked", "medium", True, ip_address=ip, user_id=revoked_by,
-                                       details={"key_id": key_id}))
+        self._log.record(
+            SecurityEvent(
+                "api_key_revoked", "medium", True, ip_address=ip, user_id=revoked_by, details={"key_id": key_id}
+            )
+        )
         return public(record)
 
     def authenticate(self, token: str) -> Principal:

@@ -17,7 +17,7 @@ from chalicelib.auth.roles import Roles
 from chalicelib.auth.security_log import SecurityEvent, SecurityLog
 from chalicelib.auth.store import IdentityStore
 from chalicelib.core.clock import Clock
-from chalicelib.core.errors import AuthenticationError
+from chalicelib.core.errors import AuthenticationError, TokenExpiredError
 
 
 class Authenticator:
@@ -45,7 +45,7 @@ class Authenticator:
             raise AuthenticationError("Invalid credentials")
         try:
             verified = tokens.verify(token, self._policy(), self._clock.now())
-        except tokens.TokenExpiredError:
+        except TokenExpiredError:
             self._log.record(SecurityEvent("session_expired", "low", False, ip, user_agent=user_agent))
             raise
         user, revoked = self._store.user_and_revocation(verified.subject, verified.jti)
@@ -53,7 +53,8 @@ class Authenticator:
             raise AuthenticationError("Token revoked")
         if user is None or not user.get("is_active"):
             raise AuthenticationError("Account disabled or deleted")
-        if verified.issued_at < int(user.get("tokens_valid_after", 0)):
+        # Strictly after: a token from the very millisecond of a password change or deactivation is refused.
+        if verified.issued_at_ms <= int(user.get("tokens_valid_after_ms", 0)):
             raise AuthenticationError("Token issued before the last password change; sign in again")
         roles = tuple(user.get("roles") or ())
         return Principal(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
 @dataclass(frozen=True)
 class PermissionDef:
     name: str
@@ -91,5 +92,6 @@ def scope_permissions(scopes: tuple[str, ...] | list[str]) -> frozenset[str]:
     for scope in scopes:
         granted |= SCOPES[scope]
     return frozenset(granted)
+
 
 SUPERUSER_SET = frozenset({"*"})

@@ -40,7 +40,9 @@ class Roles:
                     continue  # another container created it meanwhile
 
     # roles
-    def create(self, name: str, description: str = "", permissions: list[str] | None = None, *, builtin: bool = False) -> dict[str, Any]:
+    def create(
+        self, name: str, description: str = "", permissions: list[str] | None = None, *, builtin: bool = False
+    ) -> dict[str, Any]:
         self._check_permissions(permissions or [])
         role = {
             "id": self._store.next_id("role"),
@@ -69,14 +71,16 @@ class Roles:
     def list(self) -> list[dict[str, Any]]:
         return sorted(self._store.list_roles(), key=lambda r: r["id"])
 
-    def update(self, role_id: int, *, name: str | None, description: str | None, permissions: list[str] | None) -> dict[str, Any]:
+    def update(
+        self, role_id: int, *, name: str | None, description: str | None, permissions: list[str] | None
+    ) -> dict[str, Any]:
         role = self.get(role_id)
         old_name = role["name"]
         if role.get("builtin") and name is not None and name != old_name:
             raise ConflictError(f"Built-in role {old_name!r} cannot be renamed")
         if permissions is not None:
             self._check_permissions(permissions)
-            if old_name == "admin" and not SUPERUSER_SET <= set(permissions):
+            if old_name == "admin" and not set(permissions) >= SUPERUSER_SET:
                 raise ConflictError("The admin role keeps every permission ('*')")
             role["permissions"] = sorted(set(permissions))
         if name is not None:
@@ -94,7 +98,9 @@ class Roles:
         if role.get("builtin") or role["name"] in BUILTIN_ROLE_NAMES:
             raise ConflictError(f"Built-in role {role['name']!r} cannot be deleted")
         if users_with_role:
-            raise ConflictError(f"Role {role['name']!r} is held by {users_with_role} user(s); remove it from them first")
+            raise ConflictError(
+                f"Role {role['name']!r} is held by {users_with_role} user(s); remove it from them first"
+            )
         self._store.delete_role(role)
         self._forget(role["name"])
 
@@ -102,7 +108,9 @@ class Roles:
     def list_permissions(self) -> list[dict[str, Any]]:
         return sorted(self._store.list_permissions(), key=lambda p: p["id"])
 
-    def create_permission(self, name: str, description: str, resource: str | None, action: str | None) -> dict[str, Any]:
+    def create_permission(
+        self, name: str, description: str, resource: str | None, action: str | None
+    ) -> dict[str, Any]:
         derived_resource, _, derived_action = name.partition(":")
         if (resource and resource != derived_resource) or (action and action != derived_action):
             raise InvalidInputError(f"Permission name {name!r} must be '{resource}:{action}'")

@@ -44,7 +44,18 @@ EVENT_TYPES = (
 RISK_LEVELS = ("low", "medium", "high")
 FAILED_LOGIN = "login_failed"
 SUSPICIOUS = frozenset({"login_failed", "honeypot_triggered", "account_locked"})
-CSV_COLUMNS = ("id", "createdAt", "eventType", "riskLevel", "success", "ipAddress", "email", "userId", "userAgent", "details")
+CSV_COLUMNS = (
+    "id",
+    "createdAt",
+    "eventType",
+    "riskLevel",
+    "success",
+    "ipAddress",
+    "email",
+    "userId",
+    "userAgent",
+    "details",
+)
 
 
 @dataclass(frozen=True)

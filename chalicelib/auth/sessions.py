@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.auth import passwords, tokens
+from chalicelib.auth import tokens
 from chalicelib.auth.principal import Principal
 from chalicelib.auth.security_log import SecurityEvent, SecurityLog
 from chalicelib.auth.users import Actor, Users, public
@@ -93,43 +93,78 @@ class Sessions:
         now = self._clock.now()
         check = self._counters.hit(LOGIN_LIMIT, client.ip, now)
         if not check.allowed:
-            self._log.record(SecurityEvent("rate_limited", "medium", False, client.ip, email, user_agent=client.user_agent,
-                                           details={"limit": LOGIN_LIMIT.name}))
-            raise RateLimitedError("Too many login attempts; try again later", retry_after=check.retry_after,
-                                   state=check.state)
+            self._log.record(
+                SecurityEvent(
+                    "rate_limited",
+                    "medium",
+                    False,
+                    client.ip,
+                    email,
+                    user_agent=client.user_agent,
+                    details={"limit": LOGIN_LIMIT.name},
+                )
+            )
+            raise RateLimitedError(
+                "Too many login attempts; try again later", retry_after=check.retry_after, state=check.state
+            )
         email_key = email.strip().lower()
         lock = self._counters.get(f"LOCK#{email_key}", "STATE")
         locked_until = int(lock.get("locked_until", 0)) if lock else 0
         if locked_until > epoch(now):
-            raise AccountLockedError("Account locked after repeated failed logins", retry_after=locked_until - epoch(now))
+            locked = AccountLockedError(
+                "Account locked after repeated failed logins", retry_after=locked_until - epoch(now)
+            )
+            locked.limit = check.state
+            raise locked
         user = self._users.by_email(email)
         if user is None:
-            passwords.verify_password(passwords.decoy_hash(), password)  # same time as a real check
+            self._users.hashing.verify(self._users.hashing.decoy, password)  # same time as a real check
             ok = False
         else:
-            ok = passwords.verify_password(user["password_hash"], password) and bool(user.get("is_active"))
+            ok = self._users.hashing.verify(user["password_hash"], password) and bool(user.get("is_active"))
         if not ok:
             self._failed_login(email_key, user, client)
-            raise AuthenticationError("Invalid email or password")
+            raise AuthenticationError("Invalid email or password", limit=check.state)
         self._counters.delete(f"LOCK#{email_key}", "STATE")
         user = self._users.note_login(user, password)
         issued = tokens.issue(str(user["id"]), self._policy, now)
-        self._log.record(SecurityEvent("login_success", "low", True, client.ip, user["email"], user["id"],
-                                       client.user_agent))
+        self._log.record(
+            SecurityEvent("login_success", "low", True, client.ip, user["email"], user["id"], client.user_agent)
+        )
         return LoginResult(issued, public(user), check.state)
 
     def _failed_login(self, email_key: str, user: dict[str, Any] | None, client: Client) -> None:
         now = self._clock.now()
         failures = self._counters.add(f"LOCK#{email_key}", "STATE", expires=epoch(now) + LOCK_SECONDS)
         user_id = user["id"] if user else None
-        self._log.record(SecurityEvent("login_failed", "medium", False, client.ip, email_key, user_id, client.user_agent,
-                                       {"failures": failures}))
+        self._log.record(
+            SecurityEvent(
+                "login_failed",
+                "medium",
+                False,
+                client.ip,
+                email_key,
+                user_id,
+                client.user_agent,
+                {"failures": failures},
+            )
+        )
         self.suspicious(client.ip, "login_failed")
         if failures == LOCK_AFTER_FAILURES:
             until = epoch(now) + LOCK_SECONDS
             self._counters.put(f"LOCK#{email_key}", "STATE", {"n": failures, "locked_until": until}, expires=until)
-            self._log.record(SecurityEvent("account_locked", "high", False, client.ip, email_key, user_id,
-                                           client.user_agent, {"locked_until": until}))
+            self._log.record(
+                SecurityEvent(
+                    "account_locked",
+                    "high",
+                    False,
+                    client.ip,
+                    email_key,
+                    user_id,
+                    client.user_agent,
+                    {"locked_until": until},
+                )
+            )
             self.suspicious(client.ip, "account_locked")
 
     def check_honeypot(self, fields: dict[str, Any] | None, client: Client, email: str | None = None) -> None:
@@ -137,8 +172,11 @@ class Sessions:
         filled = sorted(name for name in HONEYPOT_FIELDS if (fields or {}).get(name))
         if not filled:
             return
-        self._log.record(SecurityEvent("honeypot_triggered", "high", False, client.ip, email, None, client.user_agent,
-                                       {"fields": filled}))
+        self._log.record(
+            SecurityEvent(
+                "honeypot_triggered", "high", False, client.ip, email, None, client.user_agent, {"fields": filled}
+            )
+        )
         self.suspicious(client.ip, "honeypot_triggered")
         raise InvalidInputError("Invalid request")
 
@@ -148,7 +186,9 @@ class Sessions:
         if check.allowed:
             return
         self._bans.auto_ban(ip, f"Auto-ban: 10+ suspicious events within an hour (last: {why})", AUTO_BAN_SECONDS)
-        self._log.record(SecurityEvent("ip_auto_banned", "high", True, ip, details={"seconds": AUTO_BAN_SECONDS, "last": why}))
+        self._log.record(
+            SecurityEvent("ip_auto_banned", "high", True, ip, details={"seconds": AUTO_BAN_SECONDS, "last": why})
+        )
 
     # tokens
     def logout(self, principal: Principal | None) -> bool:
@@ -167,15 +207,23 @@ class Sessions:
         return issued
 
     # registration
-    def register(self, email: str, password: str, full_name: str, client: Client, honeypot: dict[str, Any] | None) -> dict[str, Any]:
+    def register(
+        self, email: str, password: str, full_name: str, client: Client, honeypot: dict[str, Any] | None
+    ) -> dict[str, Any]:
         if not self._self_registration:
             raise FeatureDisabledError("Self-registration is disabled; ask an administrator for an account")
         self.check_honeypot(honeypot, client, email)
         check = self._counters.hit(REGISTER_LIMIT, client.ip, self._clock.now())
         if not check.allowed:
-            raise RateLimitedError("Too many registrations; try again later", retry_after=check.retry_after, state=check.state)
-        user = self._users.create(email, password, full_name, ["viewer"], actor=Actor(None, client.ip, client.user_agent))
-        self._log.record(SecurityEvent("registration", "medium", True, client.ip, user["email"], user["id"], client.user_agent))
+            raise RateLimitedError(
+                "Too many registrations; try again later", retry_after=check.retry_after, state=check.state
+            )
+        user = self._users.create(
+            email, password, full_name, ["viewer"], actor=Actor(None, client.ip, client.user_agent)
+        )
+        self._log.record(
+            SecurityEvent("registration", "medium", True, client.ip, user["email"], user["id"], client.user_agent)
+        )
         return user
 
     # password reset
@@ -184,20 +232,39 @@ class Sessions:
         now = self._clock.now()
         check = self._counters.hit(RESET_LIMIT, client.ip, now)
         if not check.allowed:
-            raise RateLimitedError("Too many reset requests; try again later", retry_after=check.retry_after,
-                                   state=check.state)
+            raise RateLimitedError(
+                "Too many reset requests; try again later", retry_after=check.retry_after, state=check.state
+            )
         user = self._users.by_email(email)
-        self._log.record(SecurityEvent("password_reset_request", "medium", user is not None, client.ip, email.strip().lower(),
-                                       user["id"] if user else None, client.user_agent))
+        self._log.record(
+            SecurityEvent(
+                "password_reset_request",
+                "medium",
+                user is not None,
+                client.ip,
+                email.strip().lower(),
+                user["id"] if user else None,
+                client.user_agent,
+            )
+        )
         if user is None or not user.get("is_active"):
             return check.state
         token = secrets.token_urlsafe(32)
-        self._counters.put(f"RESET#{_digest(token)}", "TOKEN", {"user_id": str(user["id"])},
-                           expires=epoch(now) + RESET_TOKEN_SECONDS)
+        self._counters.put(
+            f"RESET#{_digest(token)}", "TOKEN", {"user_id": str(user["id"])}, expires=epoch(now) + RESET_TOKEN_SECONDS
+        )
         try:
-            self._mailer.send(user["email"], "password_reset", name=user.get("full_name") or user["email"],
-                              email=user["email"], ip=client.ip, when=iso(now), token=token, reset_path=reset_path,
-                              valid_minutes=RESET_TOKEN_SECONDS // 60)
+            self._mailer.send(
+                user["email"],
+                "password_reset",
+                name=user.get("full_name") or user["email"],
+                email=user["email"],
+                ip=client.ip,
+                when=iso(now),
+                token=token,
+                reset_path=reset_path,
+                valid_minutes=RESET_TOKEN_SECONDS // 60,
+            )
         except DependencyError as exc:
             get_logger().warning("reset email not sent", user_id=user["id"], error=exc.message)
         return check.state

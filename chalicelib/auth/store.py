@@ -31,9 +31,7 @@ class IdentityStore:
 
     # ids
     def next_id(self, kind: str) -> int:
-        item = self._t.update(
-            {"pk": f"SEQ#{kind}", "sk": "SEQ"}, "ADD #n :one", names={"#n": "n"}, values={":one": 1}
-        )
+        item = self._t.update({"pk": f"SEQ#{kind}", "sk": "SEQ"}, "ADD #n :one", names={"#n": "n"}, values={":one": 1})
         return int(item["n"])
 
     # users
@@ -159,9 +157,7 @@ class IdentityStore:
 
     # API keys
     def put_api_key(self, key: dict[str, Any]) -> None:
-        self._t.put(
-            {"pk": f"APIKEY#{key['id']}", "sk": "KEY", "gsi1pk": "APIKEY", "gsi1sk": key["created_at"], **key}
-        )
+        self._t.put({"pk": f"APIKEY#{key['id']}", "sk": "KEY", "gsi1pk": "APIKEY", "gsi1sk": key["created_at"], **key})
 
     def get_api_key(self, key_id: str) -> dict[str, Any] | None:
         return _strip(self._t.get({"pk": f"APIKEY#{key_id}", "sk": "KEY"}))
@@ -203,18 +199,14 @@ class IdentityStore:
 
     def user_and_revocation(self, user_id: str, jti: str) -> tuple[dict[str, Any] | None, bool]:
         """The token's user and whether the token is revoked, in one request."""
-        found = self._t.batch_get(
-            [{"pk": f"USER#{user_id}", "sk": "PROFILE"}, {"pk": f"REVOKED#{jti}", "sk": "JTI"}]
-        )
+        found = self._t.batch_get([{"pk": f"USER#{user_id}", "sk": "PROFILE"}, {"pk": f"REVOKED#{jti}", "sk": "JTI"}])
         user = next((i for i in found if i["pk"].startswith("USER#")), None)
         revoked = any(i["pk"].startswith("REVOKED#") for i in found)
         return _strip(user), revoked
 
     def _transact(self, items: list[dict[str, Any]], conflict_message: str) -> None:
         """Create every item, or none if any exists already."""
-        self._t.transact(
-            [Put(item, condition="attribute_not_exists(pk)") for item in items], conflict_message
-        )
+        self._t.transact([Put(item, condition="attribute_not_exists(pk)") for item in items], conflict_message)
 
 
 def _strip(item: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from typing import Any
 import jwt
 
 from chalicelib.core.clock import epoch
-from chalicelib.core.errors import AuthenticationError
+from chalicelib.core.errors import AuthenticationError, TokenExpiredError
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
@@ -41,18 +41,10 @@ class VerifiedToken:
     subject: str
     jti: str
     expires_at: int
-    issued_at: int
+    issued_at_ms: int
 
 
-class TokenExpiredError(AuthenticationError):
-    """The token was genuine but is past its `exp` (the security log records a `session_expired`)."""
-
-    code = "TOKEN_EXPIRED"
-
-
-def issue(
-    subject: str, policy: TokenPolicy, now: datetime, extra: dict[str, Any] | None = None
-) -> IssuedToken:
+def issue(subject: str, policy: TokenPolicy, now: datetime, extra: dict[str, Any] | None = None) -> IssuedToken:
     """Sign a token for `subject` valid for the policy's lifetime from `now`."""
     jti = secrets.token_hex(16)
     expires = now + timedelta(seconds=policy.ttl_seconds)
@@ -64,6 +56,8 @@ def issue(
         "nbf": epoch(now),
         "exp": epoch(expires),
         "jti": jti,
+        # Milliseconds, so a token issued just after a password change is told apart from one just before.
+        "iat_ms": int(now.timestamp() * 1000),
         **(extra or {}),
     }
     token = jwt.encode(claims, policy.secret, algorithm=ALGORITHM)
@@ -103,4 +97,5 @@ def verify(token: str, policy: TokenPolicy, now: datetime) -> VerifiedToken:
         raise TokenExpiredError("Token expired")
     if int(claims.get("nbf", claims["iat"])) > epoch(now) + 30:
         raise AuthenticationError("Token not valid yet")
-    return VerifiedToken(str(claims["sub"]), str(claims["jti"]), int(claims["exp"]), int(claims["iat"]))
+    issued_ms = int(claims.get("iat_ms", int(claims["iat"]) * 1000))
+    return VerifiedToken(str(claims["sub"]), str(claims["jti"]), int(claims["exp"]), issued_ms)

@@ -8,13 +8,16 @@ Passwords are checked against the policy and hashed here; a password change or r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from chalicelib.auth import passwords
+from chalicelib.auth.passwords import PasswordHashing
+from chalicelib.auth.permissions import BUILTIN_ROLE_NAMES
 from chalicelib.auth.roles import Roles
 from chalicelib.auth.security_log import SecurityEvent, SecurityLog
 from chalicelib.auth.store import IdentityStore
-from chalicelib.core.clock import Clock, epoch, iso
+from chalicelib.core.clock import Clock, iso
 from chalicelib.core.errors import ConflictError, DependencyError, FieldProblem, NotFoundError, ValidationFailedError
 from chalicelib.core.observability import get_logger
 from chalicelib.ops.mailer import Mailer
@@ -29,6 +32,10 @@ def public(user: dict[str, Any]) -> dict[str, Any]:
     view["roles"] = list(user.get("roles") or [])
     view["is_active"] = bool(user.get("is_active"))
     return view
+
+
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
 
 
 def _sort_value(value: Any) -> tuple[int, int, str]:
@@ -56,7 +63,17 @@ def normalise_email(email: str) -> str:
 
 
 class Users:
-    def __init__(self, store: IdentityStore, roles: Roles, log: SecurityLog, mailer: Mailer, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: IdentityStore,
+        roles: Roles,
+        log: SecurityLog,
+        mailer: Mailer,
+        clock: Clock,
+        hashing: PasswordHashing,
+    ) -> None:
+        self.hashing = hashing
+        self._builtins_checked = False
         self._store = store
         self._roles = roles
         self._log = log
@@ -64,8 +81,14 @@ class Users:
         self._clock = clock
 
     def create(
-        self, email: str, password: str, full_name: str = "", roles: list[str] | None = None,
-        *, is_active: bool = True, actor: Actor | None = None,
+        self,
+        email: str,
+        password: str,
+        full_name: str = "",
+        roles: list[str] | None = None,
+        *,
+        is_active: bool = True,
+        actor: Actor | None = None,
     ) -> dict[str, Any]:
         email = normalise_email(email)
         passwords.check_policy(password, email)
@@ -78,8 +101,8 @@ class Users:
             "full_name": full_name,
             "roles": role_names,
             "is_active": is_active,
-            "password_hash": passwords.hash_password(password),
-            "tokens_valid_after": 0,
+            "password_hash": self.hashing.hash(password),
+            "tokens_valid_after_ms": 0,
             "created_at": now,
             "updated_at": now,
             "version": 1,
@@ -99,8 +122,12 @@ class Users:
         return self._store.get_user_by_email(email.strip())
 
     def list(
-        self, *, search: str | None = None, is_active: bool | None = None,
-        sort_by: str = "id", sort_order: str = "asc",
+        self,
+        *,
+        search: str | None = None,
+        is_active: bool | None = None,
+        sort_by: str = "id",
+        sort_order: str = "asc",
     ) -> list[dict[str, Any]]:
         users = [public(u) for u in self._store.list_users()]
         if search:
@@ -151,7 +178,7 @@ class Users:
         user["is_active"] = active
         if not active:
             # Sessions end with the account: tokens issued before now are refused.
-            user["tokens_valid_after"] = epoch(self._clock.now())
+            user["tokens_valid_after_ms"] = _ms(self._clock.now())
         return changed
 
     def assign_role(self, user_id: int | str, role_id: int, *, actor: Actor | None = None) -> dict[str, Any]:
@@ -186,14 +213,16 @@ class Users:
         self._store.delete_user(user)
         self._record("user_deleted", user, actor, {})
 
-    def set_password(self, user_id: int | str, password: str, *, actor: Actor | None = None, ip: str | None = None) -> dict[str, Any]:
+    def set_password(
+        self, user_id: int | str, password: str, *, actor: Actor | None = None, ip: str | None = None
+    ) -> dict[str, Any]:
         """Replace the password, end every earlier session, and tell the owner by email."""
         user = self._get(user_id)
         passwords.check_policy(password, user["email"])
         version = int(user.get("version", 1))
         now = self._clock.now()
-        user["password_hash"] = passwords.hash_password(password)
-        user["tokens_valid_after"] = epoch(now)
+        user["password_hash"] = self.hashing.hash(password)
+        user["tokens_valid_after_ms"] = _ms(now)
         user["password_changed_at"] = iso(now)
         user["updated_at"] = iso(now)
         saved = self._store.save_user(user, expected_version=version)
@@ -205,8 +234,8 @@ class Users:
         """Stamp the login time, upgrading the password hash if its cost is out of date."""
         version = int(user.get("version", 1))
         user["last_login"] = iso(self._clock.now())
-        if passwords.needs_rehash(user["password_hash"]):
-            user["password_hash"] = passwords.hash_password(password)
+        if self.hashing.needs_rehash(user["password_hash"]):
+            user["password_hash"] = self.hashing.hash(password)
         try:
             return self._store.save_user(user, expected_version=version)
         except ConflictError:
@@ -223,6 +252,9 @@ class Users:
         return user
 
     def _known_roles(self, names: list[str]) -> list[str]:
+        if any(n in BUILTIN_ROLE_NAMES for n in names) and not self._builtins_checked:
+            self._roles.ensure_builtins()  # a fresh deployment creates them on first need
+            self._builtins_checked = True
         unknown = [n for n in names if self._store.get_role_by_name(n) is None]
         if unknown:
             raise ValidationFailedError([FieldProblem("roles", f"Unknown role {n!r}") for n in unknown])
@@ -245,6 +277,8 @@ class Users:
     def _notify(self, user: dict[str, Any], template: str, **values: Any) -> None:
         """Best effort: a notification that SES refuses is logged, never undoes the change it reports."""
         try:
-            self._mailer.send(user["email"], template, name=user.get("full_name") or user["email"], email=user["email"], **values)
+            self._mailer.send(
+                user["email"], template, name=user.get("full_name") or user["email"], email=user["email"], **values
+            )
         except DependencyError as exc:
             get_logger().warning("notification not sent", template=template, user_id=user["id"], error=exc.message)

@@ -9,6 +9,7 @@ through localstack-client, then AWS itself.
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -61,7 +62,9 @@ class AwsClients:
         return session.client(service, region_name=self.region, endpoint_url=self.endpoint_url, config=config)
 
 
+@lru_cache(maxsize=1)
 def _default_session() -> boto3.Session:
+    """One session per process: it caches the service models, which makes creating clients cheap."""
     import boto3  # noqa: PLC0415
 
     return boto3.Session()

@@ -105,9 +105,7 @@ class CounterStore:
         return _decide(limit, now_s, current, total, previous, counting=False)
 
 
-def _decide(
-    limit: Limit, now_s: float, current: int, total: int, previous: int, counting: bool = True
-) -> LimitCheck:
+def _decide(limit: Limit, now_s: float, current: int, total: int, previous: int, counting: bool = True) -> LimitCheck:
     window = limit.window_seconds
     elapsed = now_s - current * window
     weight = 1.0 - elapsed / window

@@ -101,9 +101,11 @@ class Container:
 
     @cached_property
     def users(self) -> Users:
+        from chalicelib.auth.passwords import PasswordHashing
         from chalicelib.auth.users import Users
 
-        return Users(self.identity_store, self.roles, self.security_log, self.mailer, self.clock)
+        hashing = PasswordHashing(self.settings.password_time_cost, self.settings.password_memory_kib)
+        return Users(self.identity_store, self.roles, self.security_log, self.mailer, self.clock, hashing)
 
     @cached_property
     def api_keys(self) -> ApiKeys:
@@ -143,8 +145,9 @@ class Container:
     def token_policy(self) -> TokenPolicy:
         from chalicelib.auth.tokens import TokenPolicy
 
-        return TokenPolicy(self._jwt_secret, self.settings.jwt_issuer, self.settings.jwt_audience,
-                           self.settings.jwt_ttl_seconds)
+        return TokenPolicy(
+            self._jwt_secret, self.settings.jwt_issuer, self.settings.jwt_audience, self.settings.jwt_ttl_seconds
+        )
 
     @cached_property
     def _jwt_secret(self) -> str:
@@ -208,4 +211,3 @@ def set_container(container: Container | None) -> None:
         _current.pop("c", None)
         if container is not None:
             _current["c"] = container
-

@@ -180,9 +180,7 @@ class DynamoTable:
         last = answer.get("LastEvaluatedKey")
         return [deserialize(i) for i in answer.get("Items", [])], (deserialize(last) if last else None)
 
-    def query_all(
-        self, key_condition: str, values: Mapping[str, Any], **kwargs: Any
-    ) -> Iterator[dict[str, Any]]:
+    def query_all(self, key_condition: str, values: Mapping[str, Any], **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every item a query matches, across pages."""
         start = None
         while True:
@@ -218,9 +216,7 @@ class DynamoTable:
                 raise ConflictError(conflict_message) from exc
             raise
 
-    def batch_write(
-        self, puts: Iterable[Mapping[str, Any]] = (), deletes: Iterable[Mapping[str, Any]] = ()
-    ) -> int:
+    def batch_write(self, puts: Iterable[Mapping[str, Any]] = (), deletes: Iterable[Mapping[str, Any]] = ()) -> int:
         """Write and delete in requests of 25, retrying what DynamoDB leaves unprocessed; returns request count."""
         requests = [{"PutRequest": {"Item": serialize(i)}} for i in puts]
         requests += [{"DeleteRequest": {"Key": serialize(k)}} for k in deletes]

@@ -7,6 +7,7 @@ contract envelope in one place (`chalicelib.api.contracts`), and a test proves e
     ├── InvalidInputError          the caller sent something we cannot accept
     │   └── ValidationFailedError  field-level validation failures (pydantic), with one detail per field
     ├── AuthenticationError        no credentials, or credentials we do not accept
+    │   └── TokenExpiredError      a genuine token past its expiry
     ├── PermissionDeniedError      authenticated, but not allowed
     │   ├── IpBannedError          the caller's address is banned (checked before authentication)
     │   └── FeatureDisabledError   the route exists but a setting turns it off
@@ -29,15 +30,38 @@ from dataclasses import dataclass
 from typing import Any
 
 
+@dataclass(frozen=True)
+class LimitState:
+    """Where a caller stands against one rate limit; rendered as the `X-RateLimit-*` headers."""
+
+    limit: int
+    remaining: int
+    reset_epoch: int
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(max(self.remaining, 0)),
+            "X-RateLimit-Reset": str(self.reset_epoch),
+        }
+
+
 class VigilError(Exception):
-    """Base of every error Vigil raises on purpose."""
+    """Base of every error Vigil raises on purpose.
+
+    `limit` is where the caller stands against the rate limit the failed request counted against (a failed
+    login still spends one of its five attempts), so the answer can say so.
+    """
 
     code = "ERROR"
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, details: Any = None, code: str | None = None, limit: LimitState | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.limit = limit
         if code is not None:
             self.code = code
 
@@ -67,6 +91,10 @@ class ValidationFailedError(InvalidInputError):
 
 class AuthenticationError(VigilError):
     code = "AUTHENTICATION_ERROR"
+
+
+class TokenExpiredError(AuthenticationError):
+    code = "TOKEN_EXPIRED"
 
 
 class PermissionDeniedError(VigilError):
@@ -117,27 +145,11 @@ class AccountLockedError(VigilError):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class LimitState:
-    """Where a caller stands against one rate limit; rendered as the `X-RateLimit-*` headers."""
-
-    limit: int
-    remaining: int
-    reset_epoch: int
-
-    def headers(self) -> dict[str, str]:
-        return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(max(self.remaining, 0)),
-            "X-RateLimit-Reset": str(self.reset_epoch),
-        }
-
-
 class RateLimitedError(VigilError):
     code = "RATE_LIMIT"
 
     def __init__(self, message: str, *, retry_after: int, state: LimitState) -> None:
-        super().__init__(message, details={"retry_after": retry_after})
+        super().__init__(message, details={"retry_after": retry_after}, limit=state)
         self.retry_after = retry_after
         self.state = state
 

@@ -32,12 +32,8 @@ class Settings(BaseSettings):
 
     stage: str = "dev"
     version: str = "0.1.0"
-    region: str = Field(
-        "us-east-1", validation_alias=AliasChoices("VIGIL_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
-    )
-    endpoint_url: str | None = Field(
-        None, validation_alias=AliasChoices("VIGIL_ENDPOINT_URL", "AWS_ENDPOINT_URL")
-    )
+    region: str = Field("us-east-1", validation_alias=AliasChoices("VIGIL_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"))
+    endpoint_url: str | None = Field(None, validation_alias=AliasChoices("VIGIL_ENDPOINT_URL", "AWS_ENDPOINT_URL"))
     localstack_host: str | None = Field(None, validation_alias=AliasChoices("LOCALSTACK_HOST"))
 
     # Resources (defined in infra/resources.py; names set per stage by the CDK stack).
@@ -62,6 +58,8 @@ class Settings(BaseSettings):
     jwt_audience: str = "vigil-api"
     jwt_ttl_seconds: int = Field(1800, gt=0)
     self_registration: bool = False
+    password_time_cost: int = Field(2, ge=1, le=10)
+    password_memory_kib: int = Field(65_536, ge=8_192, le=1_048_576)
     admin_email: str | None = None
     admin_password: SecretStr | None = None
     mail_sender: str = "vigil@example.com"

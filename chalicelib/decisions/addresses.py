@@ -37,8 +37,9 @@ _SPECIAL_V6: tuple[tuple[IPv6Network, str], ...] = (
     (IPv6Network("fe80::/10"), "link-local"),
     (IPv6Network("ff00::/8"), "multicast"),
 )
-# Outside these two blocks IPv6 is reserved by the IETF, deprecated (fec0::/10) or special (::/8 holds the
-# mapped and compatible forms, which parse_target already turns into IPv4).
+# Outside these two blocks IPv6 is IETF-reserved, deprecated (site-local fec0::/10) or special: ::/8 holds
+# the mapped form (which parse_target turns into IPv4), the deprecated compatible form and NAT64's
+# 64:ff9b::/96, where the IPv4 address inside is what should be banned.
 _UNICAST_V6: tuple[IPv6Network, ...] = (IPv6Network("2000::/3"), IPv6Network("fc00::/7"))
 
 

@@ -20,7 +20,7 @@ Layout, chosen for CPython speed and memory (bench/index_bench.py measures it ag
   removals as half the entries the grid is redrawn from the tables (amortised O(1) per removal).
 
 Addresses are read with `socket.inet_pton`, like `addresses.ip_to_int`: IPv4-mapped IPv6 (`::ffff:1.2.3.4`)
-is the IPv4 address, in entries and in lookups.
+is the IPv4 address, in entries and in lookups (so an IPv6 entry wider than ::ffff:0:0/96 never matches one).
 """
 
 from __future__ import annotations
@@ -43,8 +43,11 @@ _from_bytes = int.from_bytes
 _MAPPED = 0xFFFF  # ::ffff:0:0/96 shifted right by 32 bits
 _CELL_BITS = 20
 _CELL_MASK = (1 << _CELL_BITS) - 1
+_V4_CELL_SHIFT = 32 - 20  # an IPv4 cell is the address's /20
+_V6_CELL_SHIFT = 128 - 32  # an IPv6 cell is the low 20 bits of the address's /32
 _MAX_SPREAD = 12  # an entry covering more than 2**12 cells is probed everywhere instead of marked
 _MIN_STALE = 4096  # removals tolerated before a redraw, however small the index
+_SHORT_CODES = 0xFFFF  # the largest code a 16-bit grid cell holds; past it the grid widens to 32 bits
 
 
 class Match(NamedTuple):
@@ -156,8 +159,8 @@ class _Family:
         if code is None:
             code = self.codes[signature] = len(self.signatures)
             self.signatures.append(signature)
-            if code > 0xFFFF and self.grid.typecode == "H":
-                self.grid = array("I", self.grid)  # more signatures than 16 bits can name
+            if code > _SHORT_CODES and self.grid.typecode == "H":
+                self.grid = array("I", self.grid)
             if live:
                 self._append_probes(signature, self._wide())
         return code
@@ -198,8 +201,8 @@ class IpIndex:
     __slots__ = ("_stale", "_v4", "_v6", "_where")
 
     def __init__(self) -> None:
-        self._v4 = _Family(4, 32, 20)  # cell = the /20
-        self._v6 = _Family(6, 128, 32)  # cell = low 20 bits of the /32
+        self._v4 = _Family(4, 32, 32 - _V4_CELL_SHIFT)
+        self._v6 = _Family(6, 128, 128 - _V6_CELL_SHIFT)
         self._where: dict[str, int] = {}  # entry id -> table key
         self._stale = 0  # removals since the grids were last drawn
 
@@ -276,24 +279,24 @@ class IpIndex:
 
     def lookup_kind(self, ip: str, kind: str) -> Match | None:
         """The most specific entry of `kind` whose network contains `ip` (the first indexed on a tie)."""
-        # _address_of, inlined: this is the hot path of every request guard.
+        # _address_of, inlined with the cell arithmetic: this is the hot path of every request guard.
         try:
             if ":" in ip:
                 value = _from_bytes(inet_pton(AF_INET6, ip), "big")
                 if value >> 32 == _MAPPED:
                     value &= 0xFFFFFFFF
-                    family = self._v4
+                    family, cell = self._v4, value >> _V4_CELL_SHIFT
                 else:
-                    family = self._v6
+                    family, cell = self._v6, value >> _V6_CELL_SHIFT & _CELL_MASK
             else:
                 value = _from_bytes(inet_pton(AF_INET, ip), "big")
-                family = self._v4
+                family, cell = self._v4, value >> _V4_CELL_SHIFT
         except (OSError, TypeError, ValueError) as exc:
             raise InvalidInputError(f"{ip!r} is not an IP address") from exc
         by_code = family.by_kind.get(kind)
         if by_code is None:
             return None
-        for shift, prefixlen, table in by_code[family.grid[value >> family.cell_shift & _CELL_MASK]]:
+        for shift, prefixlen, table in by_code[family.grid[cell]]:
             key = value >> shift
             found = table.get(key)
             if found is not None:

@@ -193,31 +193,63 @@ def _optional_int(data: Mapping[str, Any], name: str) -> int | None:
     raise InvalidInputError(f"event field {name!r} must be an integer or null", details={"field": name})
 
 
-# Parsers build events in hot loops (replay: a million lines). A frozen dataclass's __init__ sets each of its 18
-# slots through object.__setattr__, about 2.4 µs per event; setting them through the slot descriptors builds the
-# very same object in about a third of that. The unpacking below fails at import if Event's fields change and this
-# constructor is not updated with them.
-_new = object.__new__
-(
-    _set_time,
-    _set_source_ip,
-    _set_kind,
-    _set_service,
-    _set_log_type,
-    _set_severity,
-    _set_username,
-    _set_hostname,
-    _set_sensor,
-    _set_target_port,
-    _set_source_port,
-    _set_http_status,
-    _set_uri,
-    _set_rule_id,
-    _set_message,
-    _set_mitre,
-    _set_fields,
-    _set_raw,
-) = (Event.__dict__[f.name].__set__ for f in dataclass_fields(Event))
+class _EventBuilder:
+    """Event's mutable twin: the same slots in the same order, so its `__init__` stores each with one specialised
+    bytecode, and then it becomes an `Event` by `__class__` assignment, which Python allows between classes of
+    identical layout.
+
+    Why: parsers build events in hot loops (replay: a million lines). A frozen dataclass's `__init__` goes
+    through `object.__setattr__` for each of its 18 slots, about three times the cost of the whole event built
+    here. The object that comes out is an ordinary `Event`: equal, hashed and frozen like one made by `Event(...)`.
+    """
+
+    __slots__ = Event.__slots__
+
+    def __init__(
+        self,
+        time: datetime,
+        source_ip: str,
+        kind: str,
+        service: str,
+        log_type: str,
+        severity: str,
+        username: str | None,
+        hostname: str | None,
+        sensor: str | None,
+        target_port: int | None,
+        source_port: int | None,
+        http_status: int | None,
+        uri: str | None,
+        rule_id: str | None,
+        message: str | None,
+        mitre: tuple[str, ...],
+        fields: Mapping[str, str],
+        raw: str,
+    ) -> None:
+        self.time = time
+        self.source_ip = source_ip
+        self.kind = kind
+        self.service = service
+        self.log_type = log_type
+        self.severity = severity
+        self.username = username
+        self.hostname = hostname
+        self.sensor = sensor
+        self.target_port = target_port
+        self.source_port = source_port
+        self.http_status = http_status
+        self.uri = uri
+        self.rule_id = rule_id
+        self.message = message
+        self.mitre = mitre
+        self.fields = fields
+        self.raw = raw
+        self.__class__ = Event  # type: ignore[assignment]
+
+
+# The builder's parameters must be Event's fields, in order: checked once, here, rather than trusted.
+if tuple(_EventBuilder.__init__.__code__.co_varnames[1:19]) != tuple(f.name for f in dataclass_fields(Event)):
+    raise TypeError("_EventBuilder's parameters no longer match Event's fields")
 
 
 def new_event(
@@ -240,24 +272,24 @@ def new_event(
     fields: Mapping[str, str] = NO_FIELDS,
     raw: str = "",
 ) -> Event:
-    """`Event(...)` for hot loops: the same frozen event, built three times faster."""
-    event = _new(Event)
-    _set_time(event, time)
-    _set_source_ip(event, source_ip)
-    _set_kind(event, kind)
-    _set_service(event, service)
-    _set_log_type(event, log_type)
-    _set_severity(event, severity)
-    _set_username(event, username)
-    _set_hostname(event, hostname)
-    _set_sensor(event, sensor)
-    _set_target_port(event, target_port)
-    _set_source_port(event, source_port)
-    _set_http_status(event, http_status)
-    _set_uri(event, uri)
-    _set_rule_id(event, rule_id)
-    _set_message(event, message)
-    _set_mitre(event, mitre)
-    _set_fields(event, fields)
-    _set_raw(event, raw)
-    return event
+    """`Event(...)` for hot loops: the same frozen event, built about three times faster."""
+    return _EventBuilder(  # type: ignore[return-value]
+        time,
+        source_ip,
+        kind,
+        service,
+        log_type,
+        severity,
+        username,
+        hostname,
+        sensor,
+        target_port,
+        source_port,
+        http_status,
+        uri,
+        rule_id,
+        message,
+        mitre,
+        fields,
+        raw,
+    )

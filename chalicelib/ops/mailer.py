@@ -46,7 +46,10 @@ class Mailer:
             answer = self._ses.send_email(
                 Source=self._sender,
                 Destination={"ToAddresses": [to]},
-                Message={"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": {"Text": {"Data": body, "Charset": "UTF-8"}}},
+                Message={
+                    "Subject": {"Data": subject, "Charset": "UTF-8"},
+                    "Body": {"Text": {"Data": body, "Charset": "UTF-8"}},
+                },
             )
         except (ClientError, BotoCoreError) as exc:
             raise DependencyError(f"email to {to} could not be sent: {type(exc).__name__}") from exc

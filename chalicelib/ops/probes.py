@@ -36,9 +36,7 @@ class DependencyProbes:
 
     def dynamodb(self) -> ProbeResult:
         client = self._aws.client("dynamodb")
-        return _timed(
-            "dynamodb", lambda: [client.describe_table(TableName=t) for t in self._settings.tables.values()]
-        )
+        return _timed("dynamodb", lambda: [client.describe_table(TableName=t) for t in self._settings.tables.values()])
 
     def s3(self) -> ProbeResult:
         client = self._aws.client("s3")

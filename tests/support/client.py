@@ -71,9 +71,7 @@ class ApiClient:
         raw = body.encode("utf-8") if isinstance(body, str) else body
         if raw is not None:
             sent["content-length"] = str(len(raw))
-        response = self._gateway.handle_request(
-            method.upper(), path, sent, raw, source_ip=source_ip or self.source_ip
-        )
+        response = self._gateway.handle_request(method.upper(), path, sent, raw, source_ip=source_ip or self.source_ip)
         out_headers = dict(response.get("headers") or {})
         for key, values in (response.get("multiValueHeaders") or {}).items():
             out_headers[key] = ", ".join(values)

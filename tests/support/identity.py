@@ -12,8 +12,14 @@ PASSWORD = "correct-horse-battery-staple"
 _counter = itertools.count(1)
 
 
-def make_user(container: Container, role: str | None = "viewer", *, email: str | None = None,
-              password: str = PASSWORD, roles: list[str] | None = None) -> dict[str, Any]:
+def make_user(
+    container: Container,
+    role: str | None = "viewer",
+    *,
+    email: str | None = None,
+    password: str = PASSWORD,
+    roles: list[str] | None = None,
+) -> dict[str, Any]:
     container.roles.ensure_builtins()
     email = email or f"user{next(_counter)}@example.com"
     return container.users.create(email, password, "Test User", roles if roles is not None else [role])

@@ -26,19 +26,37 @@ def login(body: EmailLogin, request: RequestInfo) -> Reply:
     return Reply({"data": data}, headers=headers)
 
 
-@route(bp, "/api/auth/forgot-password", methods=["POST"], permission=PUBLIC, contract=ADMIN, body=ForgotPassword,
-       status=202, tags=("auth",))
+@route(
+    bp,
+    "/api/auth/forgot-password",
+    methods=["POST"],
+    permission=PUBLIC,
+    contract=ADMIN,
+    body=ForgotPassword,
+    status=202,
+    tags=("auth",),
+)
 def forgot_password(body: ForgotPassword, request: RequestInfo) -> Reply:
     """Email a reset code if the account exists (3 requests per hour per address); the answer never says."""
     c = get_container()
     c.sessions.check_honeypot(body.filled(), client_of(request), body.email)
     state = c.sessions.request_reset(body.email, client_of(request), "/api/auth/reset-password")
-    return Reply({"message": "If an account exists for that address, a reset code has been emailed"},
-                 status=202, headers=state.headers())
+    return Reply(
+        {"message": "If an account exists for that address, a reset code has been emailed"},
+        status=202,
+        headers=state.headers(),
+    )
 
 
-@route(bp, "/api/auth/reset-password", methods=["POST"], permission=PUBLIC, contract=ADMIN, body=ResetWithCode,
-       tags=("auth",))
+@route(
+    bp,
+    "/api/auth/reset-password",
+    methods=["POST"],
+    permission=PUBLIC,
+    contract=ADMIN,
+    body=ResetWithCode,
+    tags=("auth",),
+)
 def reset_password(body: ResetWithCode, request: RequestInfo) -> dict:
     """Set a new password with a reset code (single use, one hour)."""
     user = get_container().sessions.reset_password(body.token, body.password, client_of(request))
@@ -60,22 +78,38 @@ def _log_query(query: SecurityLogQuery | SecurityExportQuery, limit: int) -> Log
     )
 
 
-@route(bp, "/api/admin/security-logs", permission="security:read", contract=ADMIN, query=SecurityLogQuery,
-       tags=("security",))
+@route(
+    bp,
+    "/api/admin/security-logs",
+    permission="security:read",
+    contract=ADMIN,
+    query=SecurityLogQuery,
+    tags=("security",),
+)
 def security_logs(query: SecurityLogQuery) -> dict:
     """The security log, newest first, filtered as documented."""
     return {"data": {"logs": get_container().security_log.query(_log_query(query, query.limit))}}
 
 
-@route(bp, "/api/admin/security-logs/export", permission="security:read", contract=ADMIN,
-       query=SecurityExportQuery, produces="text/csv", tags=("security",))
+@route(
+    bp,
+    "/api/admin/security-logs/export",
+    permission="security:read",
+    contract=ADMIN,
+    query=SecurityExportQuery,
+    produces="text/csv",
+    tags=("security",),
+)
 def export_security_logs(query: SecurityExportQuery) -> Raw:
     """The security log as CSV (default: the last 30 days); formula-like cells are neutralised."""
     c = get_container()
     entries = c.security_log.query(_log_query(query, 1_000_000))
     stamp = c.clock.now().strftime("%Y%m%d-%H%M%S")
-    return Raw(to_csv(entries), "text/csv; charset=utf-8",
-               headers={"Content-Disposition": f'attachment; filename="security-logs-{stamp}.csv"'})
+    return Raw(
+        to_csv(entries),
+        "text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="security-logs-{stamp}.csv"'},
+    )
 
 
 @route(bp, "/api/admin/security-stats", permission="security:read", contract=ADMIN, tags=("security",))

@@ -49,7 +49,7 @@ class Registration(Honeypot):
 
 class TokenOut(BaseModel):
     access_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
 
 
@@ -166,19 +166,19 @@ class SecurityLogQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     limit: int = Field(100, ge=1, le=1000)
-    eventType: str | None = None  # noqa: N815 - the seed's parameter names
-    riskLevel: Literal["low", "medium", "high"] | None = None  # noqa: N815
-    userId: str | None = None  # noqa: N815
+    eventType: str | None = None
+    riskLevel: Literal["low", "medium", "high"] | None = None
+    userId: str | None = None
     success: bool | None = None
-    startDate: datetime | None = None  # noqa: N815
-    endDate: datetime | None = None  # noqa: N815
+    startDate: datetime | None = None
+    endDate: datetime | None = None
     lang: str | None = None
 
 
 class SecurityExportQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    startDate: datetime | None = None  # noqa: N815
-    endDate: datetime | None = None  # noqa: N815
-    eventType: str | None = None  # noqa: N815
-    riskLevel: Literal["low", "medium", "high"] | None = None  # noqa: N815
+    startDate: datetime | None = None
+    endDate: datetime | None = None
+    eventType: str | None = None
+    riskLevel: Literal["low", "medium", "high"] | None = None
     lang: str | None = None

@@ -40,9 +40,7 @@ def health(request: RequestInfo) -> Reply:
         "data": {
             "status": report.status,
             "version": report.version,
-            "checks": {
-                c.name: {"ok": c.ok, "latency_ms": c.latency_ms, "error": c.error} for c in report.checks
-            },
+            "checks": {c.name: {"ok": c.ok, "latency_ms": c.latency_ms, "error": c.error} for c in report.checks},
         },
         "meta": {"request_id": request.request_id, "checked_at": iso(report.checked_at)},
     }

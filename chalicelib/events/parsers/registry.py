@@ -14,15 +14,16 @@ many events: detection assigns them, a parser looking at one line cannot.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from chalicelib.core.errors import InvalidInputError
+from chalicelib.events.model import Event
 from chalicelib.events.parsers import (
+    ParseContext,
     Parser,
     ParserInfo,
-    ParserRule,
     access_log,
     generic_syslog,
     modsecurity,
@@ -85,10 +86,19 @@ def get_parser(format_name: str) -> Parser:
     return parser_info(format_name).parse
 
 
-def rules(format_name: str | None = None) -> tuple[tuple[str, ParserRule], ...]:
-    """(format, rule) pairs for `/parser/rules`, for one format or all of them."""
+def parse_lines(format_name: str, lines: Iterable[str], context: ParseContext) -> Iterator[Event]:
+    """The events in `lines`, in order: replay's loop (the format's bulk parser when it has one)."""
+    info = parser_info(format_name)
+    if info.parse_lines is not None:
+        return info.parse_lines(lines, context)
+    parse = info.parse
+    return (event for line in lines if (event := parse(line, context)) is not None)
+
+
+def rules(format_name: str | None = None) -> list[dict[str, Any]]:
+    """For `/parser/rules`: each rule's format, name, pattern summary, kind and techniques."""
     names = formats() if format_name is None else (parser_info(format_name).name,)
-    return tuple((name, rule) for name in names for rule in PARSERS[name].rules)
+    return [{"format": name, **rule.to_dict()} for name in names for rule in PARSERS[name].rules]
 
 
 def supported_fields() -> dict[str, list[str]]:

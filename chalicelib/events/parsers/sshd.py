@@ -1,9 +1,10 @@
 """OpenSSH server logs: auth.log lines (classic and ISO 8601 stamps) and `journalctl -o json` records.
 
 Replay feeds this parser whole auth.log files, where most lines are cron, systemd, sudo or sshd sessions that
-say nothing about an attacker. So the order of work is cheapest first: a substring test for the program
-(`sshd`, `sshd-session`, `sshd-auth`), a dictionary lookup on the message's first word, one anchored regex for
-that word, and only then the address check, the (memoised) timestamp and the event.
+say nothing about an attacker. So the order of work is cheapest first: a substring test (` sshd`), one anchored
+regex for the syslog header that also captures the message's first word, a dictionary lookup on that word for
+the one or two message patterns worth trying, and only for a match the address check, the memoised timestamp
+and the event. `parse_lines` runs the same over many lines with the substring test inlined (replay's loop).
 
 Kinds, and why:
 - `auth_failure`: a credential was tried and refused (`Failed password`, PAM failures, `maximum authentication
@@ -27,8 +28,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from operator import itemgetter
 from types import MappingProxyType
 
 from chalicelib.events.model import (
@@ -40,7 +42,6 @@ from chalicelib.events.model import (
     LOG_AUTH,
     LOW,
     MEDIUM,
-    NO_FIELDS,
     Event,
     freeze,
     new_event,
@@ -49,10 +50,10 @@ from chalicelib.events.parsers import (
     ParseContext,
     ParserInfo,
     ParserRule,
+    classic_time,
     epoch_time,
+    iso_time,
     normalise_ip,
-    syslog_time,
-    to_port,
 )
 
 SERVICE = "sshd"
@@ -72,68 +73,67 @@ _PREAUTH = r"(?P<preauth> \[preauth\])?"
 # the shortest user name leaves the whole `<ip> port <n> [preauth]` tail to the address.
 _WHO = r"(?:(?P<who>authenticating|invalid) user (?P<user>.*?) )?"
 
+GROUPS = ("ip", "port", "user", "method", "inv", "who", "reason", "preauth")
+_NO_GROUP = (None,)
+
 
 class _Rule:
-    """One sshd message shape: the first word it starts with, its pattern, and the kind it reports."""
+    """One sshd message shape: its pattern (named groups among `GROUPS`, `ip` required) and the kind it reports.
 
-    __slots__ = (
-        "first",
-        "has_invalid",
-        "has_method",
-        "has_port",
-        "has_reason",
-        "has_user",
-        "has_who",
-        "kind",
-        "mitre",
-        "name",
-        "needs_preauth",
-        "regex",
-        "severity",
-        "summary",
-    )
+    `pick` reads all of `GROUPS` from `found.groups() + (None,)` in one call, a group the pattern lacks read as
+    the None at the end: cheaper than asking the match for each name, or the rule which ones it has.
+    """
+
+    __slots__ = ("first", "kind", "listed", "mitre", "name", "needs_preauth", "pick", "regex", "severity", "summary")
 
     def __init__(
         self,
         name: str,
-        first: str,
         pattern: str,
         kind: str,
         summary: str,
         mitre: tuple[str, ...] = (),
         *,
-        needs_preauth: bool = False,
+        needs_preauth: bool = False,  # the same words after authentication are a user leaving, not a probe
+        listed: bool = True,  # False for a second pattern of a rule already listed under the same name
     ) -> None:
         self.name = name
-        self.first = first
+        self.first = pattern.split(" ", 1)[0].replace("\\", "")  # the literal first word, for dispatch
         self.regex = re.compile(pattern, re.ASCII)
+        numbers = self.regex.groupindex
+        missing = self.regex.groups  # the index of the None appended to `groups()`
+        self.pick = itemgetter(*(numbers[group] - 1 if group in numbers else missing for group in GROUPS))
+        self.listed = listed
         self.kind = kind
         self.severity = _SEVERITY[kind]
         self.summary = summary
         self.mitre = mitre
         self.needs_preauth = needs_preauth
-        # Which named groups the pattern has, so the hot path reads only those (no groupdict per line).
-        groups = self.regex.groupindex
-        self.has_user = "user" in groups
-        self.has_port = "port" in groups
-        self.has_method = "method" in groups
-        self.has_invalid = "inv" in groups
-        self.has_who = "who" in groups
-        self.has_reason = "reason" in groups
 
 
 _RULES: tuple[_Rule, ...] = (
+    # The commonest line, so two patterns. The first is lazy and cheap, and safe because its tail is strict: an
+    # earlier ` from ... port ...` written inside the user name would leave the real ` from <ip> port <n> ssh2`
+    # (four words or more) to a tail that allows two at most. Any other tail (certificates) takes the greedy one,
+    # which picks the last ` from <ip> port <n>` of the line.
     _Rule(
         "failed-auth",
-        "Failed",
-        rf"Failed (?P<method>\S+) for (?P<inv>invalid user )?(?P<user>.*) from {_IP} {_PORT}",
+        rf"Failed (?P<method>\S+) for (?P<inv>invalid user )?(?P<user>.*?) from {_IP} {_PORT}"
+        rf"(?: ssh2)?(?:: \S+ \S+)?(?: \[preauth\])?$",
         AUTH_FAILURE,
         "Failed <method> for [invalid user ]<user> from <ip> port <n>",
         BRUTE_FORCE,
     ),
     _Rule(
+        "failed-auth",
+        rf"Failed (?P<method>\S+) for (?P<inv>invalid user )?(?P<user>.*) from {_IP} {_PORT}",
+        AUTH_FAILURE,
+        "Failed <method> for [invalid user ]<user> from <ip> port <n>",
+        BRUTE_FORCE,
+        listed=False,
+    ),
+    _Rule(
         "invalid-user",
-        "Invalid",
         rf"Invalid user (?P<user>.*) from {_IP}(?: {_PORT})?$",
         INVALID_USER,
         "Invalid user <user> from <ip> [port <n>]",
@@ -141,7 +141,6 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "max-auth-attempts",
-        "maximum",
         rf"maximum authentication attempts exceeded for (?P<inv>invalid user )?(?P<user>.*) from {_IP} "
         rf"{_PORT}(?: ssh2)?{_PREAUTH}$",
         AUTH_FAILURE,
@@ -150,7 +149,6 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "pam-unix-failure",
-        "pam_unix(sshd:auth):",
         r"pam_unix\(sshd:auth\): authentication failure;.*? rhost=(?P<ip>\S*)(?:\s+user=(?P<user>.*))?$",
         AUTH_FAILURE,
         "pam_unix(sshd:auth): authentication failure; ... rhost=<ip> [user=<user>]",
@@ -158,7 +156,6 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "pam-failure",
-        "PAM:",
         rf"PAM: Authentication failure for (?P<inv>illegal user )?(?P<user>.*) from {_IP}$",
         AUTH_FAILURE,
         "[error: ]PAM: Authentication failure for [illegal user ]<user> from <ip>",
@@ -166,7 +163,6 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "pam-unknown-user",
-        "PAM:",
         rf"PAM: User not known to the underlying authentication module for illegal user (?P<user>.*) "
         rf"from {_IP}$",
         INVALID_USER,
@@ -175,7 +171,6 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "user-not-allowed",
-        "User",
         rf"User (?P<user>.*) from {_IP} not allowed because (?P<reason>.+)$",
         AUTH_FAILURE,
         "User <user> from <ip> not allowed because <reason>",
@@ -183,7 +178,6 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "root-login-refused",
-        "ROOT",
         rf"ROOT LOGIN REFUSED FROM {_IP}(?: {_PORT})?",
         AUTH_FAILURE,
         "ROOT LOGIN REFUSED FROM <ip> [port <n>]",
@@ -191,14 +185,12 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "accepted",
-        "Accepted",
         rf"Accepted (?P<method>\S+) for (?P<user>.*) from {_IP} {_PORT}",
         AUTH_SUCCESS,
         "Accepted <method> for <user> from <ip> port <n>",
     ),
     _Rule(
         "no-identification",
-        "Did",
         rf"Did not receive identification string from {_IP}(?: {_PORT})?$",
         AUTH_PROBE,
         "Did not receive identification string from <ip> [port <n>]",
@@ -206,7 +198,6 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "unable-to-negotiate",
-        "Unable",
         rf"Unable to negotiate with {_IP} {_PORT}: (?P<reason>.*?)(?:\. Their offer: .*?)?{_PREAUTH}$",
         AUTH_PROBE,
         "Unable to negotiate with <ip> port <n>: no matching <algorithm> found",
@@ -214,7 +205,6 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "banner-exchange",
-        "banner",
         rf"banner exchange: Connection from {_IP} {_PORT}: (?P<reason>.*)$",
         AUTH_PROBE,
         "banner exchange: Connection from <ip> port <n>: <reason>",
@@ -222,7 +212,6 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "bad-protocol-version",
-        "Bad",
         rf"Bad protocol version identification '.*' from {_IP}(?: {_PORT})?$",
         AUTH_PROBE,
         "Bad protocol version identification '<banner>' from <ip> [port <n>]",
@@ -230,7 +219,6 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "timeout-before-auth",
-        "Timeout",
         rf"Timeout before authentication for {_IP}(?: {_PORT})?$",
         AUTH_PROBE,
         "[fatal: ]Timeout before authentication for <ip> [port <n>]",
@@ -238,7 +226,6 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "connection-closed",
-        "Connection",
         rf"Connection (?:closed|reset) by {_WHO}{_IP}(?: {_PORT})?{_PREAUTH}$",
         AUTH_PROBE,
         "Connection closed|reset by [authenticating|invalid user <user> ]<ip> [port <n>] [[preauth]]",
@@ -246,7 +233,6 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "disconnected",
-        "Disconnected",
         rf"Disconnected from {_WHO}{_IP} {_PORT}{_PREAUTH}$",
         AUTH_PROBE,
         "Disconnected from [authenticating|invalid user <user> ]<ip> port <n> [[preauth]]",
@@ -254,7 +240,6 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "too-many-failures",
-        "Disconnecting",
         rf"Disconnecting {_WHO}{_IP} {_PORT}: Too many authentication failures{_PREAUTH}$",
         AUTH_PROBE,
         "Disconnecting [authenticating|invalid user <user> ]<ip> port <n>: Too many authentication failures",
@@ -262,7 +247,6 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "received-disconnect",
-        "Received",
         rf"Received disconnect from {_IP}(?: {_PORT})?:\s*\d+: (?P<reason>.*?){_PREAUTH}$",
         AUTH_PROBE,
         "Received disconnect from <ip> port <n>:<code>: <reason> [preauth] (only before authentication)",
@@ -271,7 +255,6 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "dispatch-fatal",
-        "ssh_dispatch_run_fatal:",
         rf"ssh_dispatch_run_fatal: Connection from {_WHO}{_IP} {_PORT}: (?P<reason>.*?){_PREAUTH}$",
         AUTH_PROBE,
         "ssh_dispatch_run_fatal: Connection from [... user <user> ]<ip> port <n>: <reason>",
@@ -279,42 +262,64 @@ _RULES: tuple[_Rule, ...] = (
     ),
 )
 
-_BY_FIRST_WORD: Mapping[str, tuple[_Rule, ...]] = MappingProxyType(
-    {first: tuple(rule for rule in _RULES if rule.first == first) for first in {rule.first for rule in _RULES}}
+
+# A plain dict, not a read-only proxy: it is read once per sshd line, and a proxy's `get` costs more.
+_BY_FIRST_WORD: dict[str, tuple[_Rule, ...]] = {
+    first: tuple(rule for rule in _RULES if rule.first == first) for first in {rule.first for rule in _RULES}
+}
+
+# `Nov 24 10:00:00 host sshd[1]: `, then the message's first word, which picks the rules to try. The classic
+# stamp is tried on its own first because it is the common case, and the general pattern (a `<38>` priority
+# left on by a relay, a fraction, rsyslog's ISO 8601 stamp) costs a fifth more.
+_PROGRAM = r" (?P<host>\S++) sshd(?:-session|-auth)?(?:\[\d++\])?: (?:error: |fatal: )?(?P<first>\S++)"
+_CLASSIC_HEADER = re.compile(r"(?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)" + _PROGRAM, re.ASCII)
+_HEADER = re.compile(
+    r"(?:<\d{1,3}>)?(?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\dT\S+)" + _PROGRAM,
+    re.ASCII,
 )
-_LEVEL_PREFIXES = ("error: ", "fatal: ")
+_JOURNAL_FIRST = re.compile(r"(?:error: |fatal: )?(?P<first>\S+)", re.ASCII)
 
 
 def parse(line: str, context: ParseContext) -> Event | None:
     """An sshd auth.log line (classic or ISO stamp) or a journald JSON record, as an Event."""
     if not isinstance(line, str):
         return None
-    start = line.find(" sshd")
-    if start < 0 or line[:1] == "{":
-        return _parse_journald(line, context) if line[:1] == "{" else None
-    while True:
-        end = line.find(" ", start + 1)
-        if end < 0:
-            return None
-        token = line[start + 1 : end]  # `sshd[123]:`, `sshd-session[9]:` or `sshd:`
-        if token[-1:] == ":":
-            bracket = token.find("[")
-            if (token[:bracket] if bracket >= 0 else token[:-1]) in PROGRAMS:
-                break
-        start = line.find(" sshd", end)
-        if start < 0:
-            return None
-    hit = _match(line[end + 1 :])
-    if hit is None:
+    if " sshd" in line and line[:1] != "{":
+        return _parse_syslog(line, context)
+    if line[:1] == "{":
+        return _parse_journald(line, context)
+    return None
+
+
+def parse_lines(lines: Iterable[str], context: ParseContext) -> Iterator[Event]:
+    """`parse` over many lines (replay's loop): the events, in order, with the pre-filter inlined."""
+    for line in lines:
+        if not isinstance(line, str):
+            continue
+        if " sshd" in line and line[:1] != "{":
+            event = _parse_syslog(line, context)
+        elif line[:1] == "{":
+            event = _parse_journald(line, context)
+        else:
+            continue
+        if event is not None:
+            yield event
+
+
+def _parse_syslog(line: str, context: ParseContext) -> Event | None:
+    header = _CLASSIC_HEADER.match(line) or _HEADER.match(line)
+    if header is None:
         return None
-    header = line[:start]
-    cut = header.rfind(" ")
-    if cut <= 0:
+    stamp, host, first = header.group(1, 2, 3)
+    rules = _BY_FIRST_WORD.get(first)
+    if rules is None:
         return None
-    stamp = header[:cut]
-    if stamp[:1] == "<":  # a syslog priority `<38>` left on by a relay
-        stamp = stamp[stamp.find(">") + 1 :]
-    return _event(hit, stamp, None, header[cut + 1 :] or context.hostname, line, context)
+    start = header.start(3)
+    for rule in rules:
+        found = rule.regex.match(line, start)
+        if found is not None:
+            return _event(rule, found, start, line, stamp, None, host, context)
+    return None
 
 
 def _parse_journald(line: str, context: ParseContext) -> Event | None:
@@ -330,14 +335,18 @@ def _parse_journald(line: str, context: ParseContext) -> Event | None:
     message = _journal_text(record.get("MESSAGE"))
     if not isinstance(program, str) or program not in PROGRAMS or message is None:
         return None
-    hit = _match(message)
-    if hit is None:
-        return None
+    first = _JOURNAL_FIRST.match(message)
     time = epoch_time(record.get("__REALTIME_TIMESTAMP"))
-    if time is None:
+    if first is None or time is None:
         return None
     host = record.get("_HOSTNAME")
-    return _event(hit, "", time, host if isinstance(host, str) and host else context.hostname, line, context)
+    hostname = host if isinstance(host, str) and host else context.hostname
+    start = first.start(1)
+    for rule in _BY_FIRST_WORD.get(first.group(1), ()):
+        found = rule.regex.match(message, start)
+        if found is not None:
+            return _event(rule, found, start, line, "", time, hostname, context)
+    return None
 
 
 def _journal_text(value: object) -> str | None:
@@ -352,71 +361,58 @@ def _journal_text(value: object) -> str | None:
     return None
 
 
-_Hit = tuple[_Rule, "re.Match[str]", str]
-
-
-def _match(message: str) -> _Hit | None:
-    if message[:7] in _LEVEL_PREFIXES:
-        message = message[7:]
-    space = message.find(" ")
-    rules = _BY_FIRST_WORD.get(message[:space] if space > 0 else message)
-    if rules is None:
-        return None
-    for rule in rules:
-        found = rule.regex.match(message)
-        if found is not None:
-            if rule.needs_preauth and found["preauth"] is None:
-                return None
-            return rule, found, message
-    return None
-
-
 def _event(
-    hit: _Hit, stamp: str, time: datetime | None, hostname: str | None, raw: str, context: ParseContext
+    rule: _Rule,
+    found: re.Match[str],
+    start: int,
+    raw: str,
+    stamp: str,
+    time: datetime | None,
+    hostname: str | None,
+    context: ParseContext,
 ) -> Event | None:
     """The event for a matched message; the address is checked and the stamp read only now, the costly part."""
-    rule, found, message = hit
-    source_ip = normalise_ip(found["ip"])
+    ip, port, user, method, invalid, who, reason, preauth = rule.pick(found.groups() + _NO_GROUP)
+    if preauth is None and rule.needs_preauth:
+        return None
+    source_ip = normalise_ip(ip)
     if source_ip is None:
         return None
     if time is None:
-        time = syslog_time(stamp, context)
+        # Classic stamps were checked by the header pattern; ISO ones go to fromisoformat.
+        time = classic_time(stamp, context.year, context.tz) if stamp[0].isalpha() else iso_time(stamp, context)
         if time is None:
             return None
-    method = found["method"] if rule.has_method else None
-    invalid = (rule.has_invalid and found["inv"] is not None) or (rule.has_who and found["who"] == "invalid")
-    reason = found["reason"] if rule.has_reason else None
-    mitre = PASSWORD_GUESSING if rule.kind == AUTH_FAILURE and method in PASSWORD_METHODS else rule.mitre
-    port = found["port"] if rule.has_port else None
+    kind = rule.kind
+    # Positional: keywords cost a measurable share of a call made for most lines of an attacked host's log.
     return new_event(
         time,
         source_ip,
-        rule.kind,
+        kind,
         SERVICE,
         LOG_AUTH,
         rule.severity,
-        username=(found["user"] or None) if rule.has_user else None,
-        hostname=hostname,
-        source_port=_port(port) if port else None,
-        rule_id=rule.name,
-        message=message,
-        mitre=mitre,
-        fields=_fields(method, invalid, reason, rule.name == "pam-unix-failure"),
-        raw=raw,
+        user or None,  # username
+        hostname,
+        None,  # sensor
+        None,  # target_port
+        (number if 0 < (number := int(port)) <= 65535 else None) if port else None,  # source_port (ASCII digits)
+        None,  # http_status
+        None,  # uri
+        rule.name,  # rule_id
+        found.string[start:],  # message
+        PASSWORD_GUESSING if kind == AUTH_FAILURE and method in PASSWORD_METHODS else rule.mitre,
+        _fields(method, invalid is not None or who == "invalid", reason, rule.name),
+        raw,
     )
 
 
-def _port(digits: str) -> int | None:
-    number = int(digits)  # the patterns only capture ASCII digits here
-    return number if 0 < number <= 65535 else None
+_FIELDS_MEMO: dict[tuple[str | None, bool, str | None, str], Mapping[str, str]] = {}
 
 
-_FIELDS_MEMO: dict[tuple[str | None, bool, str | None, bool], Mapping[str, str]] = {}
-
-
-def _fields(method: str | None, invalid: bool, reason: str | None, pam: bool) -> Mapping[str, str]:
+def _fields(method: str | None, invalid: bool, reason: str | None, rule: str) -> Mapping[str, str]:
     """The event's extra fields; the few combinations a log repeats are built once."""
-    key = (method, invalid, reason, pam)
+    key = (method, invalid, reason, rule)
     known = _FIELDS_MEMO.get(key)
     if known is not None:
         return known
@@ -427,7 +423,7 @@ def _fields(method: str | None, invalid: bool, reason: str | None, pam: bool) ->
         extra["invalid_user"] = "1"
     if reason:
         extra["reason"] = reason
-    if pam:
+    if rule == "pam-unix-failure":
         extra["source"] = "pam"
     if len(_FIELDS_MEMO) >= 4096:  # reasons are the client's words: keep the memo bounded
         _FIELDS_MEMO.clear()
@@ -455,5 +451,6 @@ PARSER = ParserInfo(
     ),
     kinds=(AUTH_FAILURE, INVALID_USER, AUTH_PROBE, AUTH_SUCCESS),
     mitre=MappingProxyType({AUTH_FAILURE: PASSWORD_GUESSING, INVALID_USER: BRUTE_FORCE, AUTH_PROBE: ACTIVE_SCANNING}),
-    rules=tuple(ParserRule(rule.name, rule.summary, rule.kind, rule.mitre) for rule in _RULES),
+    rules=tuple(ParserRule(rule.name, rule.summary, rule.kind, rule.mitre) for rule in _RULES if rule.listed),
+    parse_lines=parse_lines,
 )

@@ -59,9 +59,7 @@ def test_a_well_formed_client_request_id_is_echoed_and_a_bad_one_replaced(api: A
 
 def test_body_over_the_limit_is_413_before_the_route_runs(api: ApiClient, container) -> None:
     limit = container.settings.max_body_bytes
-    response = api.post(
-        "/api/v1/health", body="x" * (limit + 1), headers={"content-type": "application/json"}
-    )
+    response = api.post("/api/v1/health", body="x" * (limit + 1), headers={"content-type": "application/json"})
     assert response.status == 413
     assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert_security_headers(response)

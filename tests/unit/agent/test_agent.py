@@ -6,6 +6,7 @@ wherever the agent would wait, so retry and Retry-After behaviour is checked wit
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.machinery
 import importlib.util
 import json
@@ -291,6 +292,7 @@ def test_spools_while_down_and_replays_in_order_with_same_batch_ids(
     assert run_once(config, clock) == agent.EX_TEMPFAIL
     waiting = spooled(tmp_path)
     assert [b["lines"] for b in waiting] == [sshd(6)[0:2], sshd(6)[2:4], sshd(6)[4:6]]
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "spool").glob("*.json")} == {0o600}
     assert clock.sleeps and all(0 < s <= 300 for s in clock.sleeps)
 
     server.start()
@@ -339,6 +341,19 @@ def test_shipper_does_not_send_before_retry_after(server: IngestServer, tmp_path
     clock.now += 1
     assert shipper.deliver_pending() is True
     assert len(server.posts()) == 2
+
+
+def test_replay_stops_between_batches_once_asked_to(server: IngestServer, tmp_path: Path):
+    spool = agent.Spool(tmp_path / "spool", 10_000_000)
+    for i in range(3):
+        spool.add({"sensor": "s", "format": "sshd", "batch_id": f"b-{i}", "lines": ["x"]})
+    client = agent.IngestClient(server.url, KEY, agent.ssl.create_default_context(), 5, FakeClock())
+    shipper = agent.Shipper(spool, client, FakeClock(), 300, random.Random(1))
+    stop = threading.Event()
+    stop.set()
+
+    assert shipper.deliver_pending(stop) is False
+    assert server.posts() == [] and len(spool.pending()) == 3
 
 
 def test_retry_after_as_http_date():
@@ -451,7 +466,7 @@ def test_spool_continues_numbering_after_restart(tmp_path: Path):
 def test_daemon_flushes_on_interval(server: IngestServer, tmp_path: Path, log_path: Path):
     log_path.touch()
     config = make_config(server, tmp_path, log_path, "--flush-interval", "0.1")
-    config = agent.Config(**{**config.__dict__, "once": False})
+    config = dataclasses.replace(config, once=False)
     stop = threading.Event()
     runner = agent.build_agent(config, agent.SystemClock(stop), stop, random.Random(1))
     thread = threading.Thread(target=runner.run)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import itertools
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 import pytest
@@ -101,7 +102,7 @@ def test_range_becomes_cidrs_that_cover_exactly_the_range(data: st.DataObject) -
     networks = parse_target(f"{make(first)} - {make(last)}")
     assert int(networks[0].network_address) == first
     assert int(networks[-1].broadcast_address) == last
-    for before, after in zip(networks, networks[1:], strict=False):
+    for before, after in itertools.pairwise(networks):
         assert int(before.broadcast_address) + 1 == int(after.network_address)  # no gap, no overlap
     assert len(networks) == len(list(ipaddress.summarize_address_range(make(first), make(last))))
 
@@ -130,7 +131,10 @@ def test_normalise_refuses_a_range_that_needs_several_cidrs() -> None:
 
 
 def test_parse_network_lists_only_the_first_blocks_of_a_long_range() -> None:
-    with pytest.raises(InvalidInputError, match=r"covers 16 CIDR blocks \(.*, \.\.\.\); give one address or CIDR"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"covers 30 CIDR blocks \(10\.0\.0\.1/32, 10\.0\.0\.2/31, 10\.0\.0\.4/30, \.\.\.\); give one",
+    ):
         parse_network("10.0.0.1-10.0.255.254")
 
 

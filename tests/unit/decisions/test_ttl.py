@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -23,6 +24,8 @@ from chalicelib.decisions.ttl import (
     parse_ttl,
     recidivism_ttl,
 )
+
+Convert = Callable[..., int | None]
 
 
 @pytest.mark.parametrize(
@@ -88,7 +91,7 @@ def test_parse_ttl_reads_permanent(value: object) -> None:
         ("", "'' is not a TTL"),
         ("1h30", "'1h30' is not a TTL"),
         ("h", "'h' is not a TTL"),
-        ("1e3", "'1e3' has an unknown unit 'e'"),
+        ("1e3", "'1e3' is not a TTL"),
         ("P", "'P' is not an ISO 8601 duration"),
         ("PT", "'PT' is not an ISO 8601 duration"),
         ("P1DT", "'P1DT' is not an ISO 8601 duration"),
@@ -129,9 +132,7 @@ def test_parse_ttl_of_number_and_unit_is_their_product(n: int, unit: str, upper:
     assert parse_ttl(text) == n * UNITS[unit]
 
 
-@given(
-    days=st.integers(0, 300), hours=st.integers(0, 48), minutes=st.integers(0, 120), seconds=st.integers(0, 120)
-)
+@given(days=st.integers(0, 300), hours=st.integers(0, 48), minutes=st.integers(0, 120), seconds=st.integers(0, 120))
 def test_parse_ttl_of_iso_duration_is_the_sum_of_its_parts(days: int, hours: int, minutes: int, seconds: int) -> None:
     total = days * DAY + hours * HOUR + minutes * MINUTE + seconds
     text = f"P{days}DT{hours}H{minutes}M{seconds}S"
@@ -161,7 +162,7 @@ def test_seed_fields_convert_to_seconds() -> None:
 
 
 @pytest.mark.parametrize("convert", [from_days, from_minutes, from_seconds])
-def test_seed_fields_read_null_as_permanent(convert) -> None:  # noqa: ANN001
+def test_seed_fields_read_null_as_permanent(convert: Convert) -> None:
     assert convert(None) is None
 
 
@@ -178,14 +179,14 @@ def test_seed_fields_read_null_as_permanent(convert) -> None:  # noqa: ANN001
         (from_days, 3651, "duration_days 3651 is 315446400 seconds, more than the maximum"),
     ],
 )
-def test_seed_fields_refuse_bad_values_naming_the_field(convert, value: object, message: str) -> None:  # noqa: ANN001
+def test_seed_fields_refuse_bad_values_naming_the_field(convert: Convert, value: object, message: str) -> None:
     with pytest.raises(InvalidInputError) as caught:
         convert(value)
     assert message in caught.value.message
 
 
 def test_seed_field_name_and_maximum_can_be_given() -> None:
-    with pytest.raises(InvalidInputError, match="ban.duration_days -1 must be positive"):
+    with pytest.raises(InvalidInputError, match=r"ban\.duration_days -1 must be positive"):
         from_days(-1, field="ban.duration_days")
     with pytest.raises(InvalidInputError, match="more than the maximum of 3600"):
         from_minutes(61, max_seconds=HOUR)
@@ -209,7 +210,17 @@ def test_a_permanent_decision_never_expires() -> None:
 
 @pytest.mark.parametrize(
     ("previous", "expected"),
-    [(0, HOUR), (1, 2 * HOUR), (2, 4 * HOUR), (3, 8 * HOUR), (5, 32 * HOUR), (6, 64 * HOUR), (7, WEEK), (40, WEEK)],
+    [
+        (0, HOUR),
+        (1, 2 * HOUR),
+        (2, 4 * HOUR),
+        (3, 8 * HOUR),
+        (5, 32 * HOUR),
+        (6, 64 * HOUR),
+        (7, 128 * HOUR),
+        (8, WEEK),
+        (40, WEEK),
+    ],
 )
 def test_recidivism_doubles_up_to_the_cap(previous: int, expected: int) -> None:
     assert recidivism_ttl(HOUR, previous, 2, WEEK) == expected

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from chalicelib.events.model import KINDS, LOG_TYPES, SEVERITIES, Event
 from chalicelib.events.parsers import ParseContext
-from chalicelib.events.parsers.registry import formats, get_parser
+from chalicelib.events.parsers.registry import formats, get_parser, parse_lines
 from tests.unit.events.test_samples import SAMPLE_LIST
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -201,3 +201,16 @@ def test_input_that_is_not_a_line_gives_none(format_name: str, junk: object) -> 
     result = get_parser(format_name)(junk, context)  # type: ignore[arg-type]
 
     assert result is None
+
+
+@pytest.mark.parametrize("format_name", formats())
+@FUZZ
+@given(batch=st.lists(lines, max_size=8), context=contexts)
+def test_bulk_parsing_gives_what_parsing_each_line_gives(
+    format_name: str, batch: list[str], context: ParseContext
+) -> None:
+    parse = get_parser(format_name)
+
+    events = list(parse_lines(format_name, batch, context))
+
+    assert events == [event for line in batch if (event := parse(line, context)) is not None]

@@ -117,7 +117,8 @@ def test_declarations_use_the_event_vocabulary() -> None:
         assert info.rules, name
         assert {rule.kind for rule in info.rules} <= set(info.kinds), name
     assert {row["technique"] for row in mitre_coverage()} >= {"T1110", "T1110.001", "T1190", "T1595", "T1046"}
-    assert all(fmt in PARSERS for fmt, _ in rules())
+    assert {rule["format"] for rule in rules()} == set(PARSERS)
+    assert all(rule["kind"] in KINDS and rule["pattern"] for rule in rules())
 
 
 def test_an_unknown_format_is_refused_with_the_known_ones() -> None:
