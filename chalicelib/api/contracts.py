@@ -73,7 +73,7 @@ class Raw:
 def error_headers(exc: e.VigilError) -> dict[str, str]:
     """Headers an error carries by its nature (Retry-After, rate-limit state, Allow)."""
     headers: dict[str, str] = exc.limit.headers() if exc.limit is not None else {}
-    if isinstance(exc, e.RateLimitedError) or isinstance(exc, e.AccountLockedError):
+    if isinstance(exc, (e.RateLimitedError, e.AccountLockedError)):
         headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, e.MethodNotAllowedError):
         headers["Allow"] = ", ".join(exc.allowed)

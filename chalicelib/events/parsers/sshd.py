@@ -30,6 +30,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from functools import lru_cache
 from operator import itemgetter
 from types import MappingProxyType
 
@@ -407,15 +408,9 @@ def _event(
     )
 
 
-_FIELDS_MEMO: dict[tuple[str | None, bool, str | None, str], Mapping[str, str]] = {}
-
-
+@lru_cache(maxsize=4096)  # a log repeats a few combinations; reasons are the client's words, hence the bound
 def _fields(method: str | None, invalid: bool, reason: str | None, rule: str) -> Mapping[str, str]:
-    """The event's extra fields; the few combinations a log repeats are built once."""
-    key = (method, invalid, reason, rule)
-    known = _FIELDS_MEMO.get(key)
-    if known is not None:
-        return known
+    """The event's extra fields, built once per combination."""
     extra: dict[str, str] = {}
     if method is not None:
         extra["method"] = method
@@ -425,10 +420,7 @@ def _fields(method: str | None, invalid: bool, reason: str | None, rule: str) ->
         extra["reason"] = reason
     if rule == "pam-unix-failure":
         extra["source"] = "pam"
-    if len(_FIELDS_MEMO) >= 4096:  # reasons are the client's words: keep the memo bounded
-        _FIELDS_MEMO.clear()
-    _FIELDS_MEMO[key] = frozen = freeze(extra)
-    return frozen
+    return freeze(extra)
 
 
 PARSER = ParserInfo(
