@@ -153,19 +153,8 @@ class Driver:
 
     def fire(self, schedule: Schedule) -> Any:
         """Run one scheduled function now, with an EventBridge-shaped event."""
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": "123456789012",
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": self._aws.region,
-            "resources": [f"arn:aws:events:{self._aws.region}:123456789012:rule/{schedule.name}"],
-            "detail": {},
-        }
         try:
-            return schedule.handler(event, _context(schedule.name))
+            return schedule.handler(scheduled_event(schedule.name, self._aws.region), _context(schedule.name))
         except Exception:
             # A failed run is logged and the schedule goes on, as EventBridge would fire it again.
             self.log.exception("scheduled function failed", schedule=schedule.name)
@@ -218,6 +207,21 @@ class Driver:
                     VisibilityTimeout=self._retry_backoff,
                 )
         return len(messages)
+
+
+def scheduled_event(rule: str, region: str = "us-east-1") -> dict[str, Any]:
+    """The event EventBridge hands a scheduled function."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:123456789012:rule/{rule}"],
+        "detail": {},
+    }
 
 
 def _record(message: dict[str, Any], arn: str, region: str) -> dict[str, Any]:

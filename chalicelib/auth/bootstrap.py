@@ -19,8 +19,10 @@ class AdminResult:
 
 
 def ensure_admin(container: Any, *, email: str, password: str | None) -> AdminResult:
-    """Make sure the roles exist and an admin with `email` exists; never changes an existing user."""
+    """Make sure the roles, the system whitelist's defaults and an admin with `email` exist; never changes an
+    existing user."""
     container.roles.ensure_builtins()
+    container.whitelist.ensure_system_defaults(container.settings.platform_addresses)
     if container.users.by_email(email) is not None:
         return AdminResult(email, created=False)
     generated = None

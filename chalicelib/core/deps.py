@@ -33,7 +33,11 @@ if TYPE_CHECKING:
     from chalicelib.auth.users import Users
     from chalicelib.core.counters import CounterStore
     from chalicelib.core.dynamo import DynamoTable
+    from chalicelib.core.idempotency import Idempotency
+    from chalicelib.decisions.ioc import IocManager
+    from chalicelib.decisions.queries import DecisionQueries
     from chalicelib.decisions.service import Decisions
+    from chalicelib.decisions.whitelist import Whitelist
     from chalicelib.ops.mailer import Mailer
     from chalicelib.ops.probes import DependencyProbes
 
@@ -165,7 +169,31 @@ class Container:
         """Turn presented credentials into a `Principal` (JWT or API key)."""
         return self.authenticator.authenticate(credentials, request.source_ip, request.user_agent)
 
+    @cached_property
+    def idempotency(self) -> Idempotency:
+        from chalicelib.core.idempotency import Idempotency
+
+        return Idempotency(self.settings.idempotency_table, self.aws.client("dynamodb"))
+
     # decisions
+    @cached_property
+    def decision_queries(self) -> DecisionQueries:
+        from chalicelib.decisions.queries import DecisionQueries
+
+        return DecisionQueries(self.decisions.store, self.decisions.live, self.clock)
+
+    @cached_property
+    def whitelist(self) -> Whitelist:
+        from chalicelib.decisions.whitelist import Whitelist
+
+        return Whitelist(self.decisions, self.clock)
+
+    @cached_property
+    def iocs(self) -> IocManager:
+        from chalicelib.decisions.ioc import IocManager
+
+        return IocManager(self.decisions, self.decision_queries, self.decisions.store, self.clock)
+
     @cached_property
     def decisions(self) -> Decisions:
         from chalicelib.decisions import addresses

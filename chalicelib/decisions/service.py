@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.core.clock import Clock, iso
@@ -22,6 +22,7 @@ from chalicelib.decisions.model import ACTIVE, ALLOW, BAN, ENDED, GLOBAL, Change
 from chalicelib.decisions.store import DecisionStore
 from chalicelib.decisions.stream import ChangePublisher
 
+SWEEP_OVERLAP = timedelta(hours=1)
 DEFAULT = object()
 """`BanRequest.seconds` when the caller gave no duration: the default, grown for repeat offenders."""
 
@@ -51,6 +52,7 @@ class BanRequest:
     scope: str = GLOBAL
     force: bool = False
     on_existing: str = "conflict"
+    caller_ip: str | None = None  # a ban covering the caller's own address is refused unless forced
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -156,6 +158,7 @@ class Decisions:
             try:
                 addresses.check_bannable(network, self.policy.safety, force=request.force)
                 self._refuse_whitelisted(network)
+                _refuse_self_ban(network, request)
             except VigilError as exc:
                 plan.status, plan.error = "error", exc
             plans.append(plan)
@@ -367,8 +370,17 @@ class Decisions:
         return self.update(decision, actor=actor, action="tags_removed", request_id=request_id, tags=left), False
 
     # expiry
+    def sweep_expired(self) -> list[Decision]:
+        """The scheduled sweep: end what expired since the last sweep (an hour's overlap covers late runs)."""
+        now = self._clock.now()
+        cursor = self.store.sweep_cursor()
+        since = (cursor - SWEEP_OVERLAP) if cursor else now - timedelta(days=2)
+        ended = self.sweep(since)
+        self.store.set_sweep_cursor(now)
+        return ended
+
     def sweep(self, since: datetime) -> list[Decision]:
-        """End every decision whose `until` has passed (scheduled every minute): history, change stream."""
+        """End every decision whose `until` has passed since `since`: history, change stream."""
         now = self._clock.now()
         ended: list[Decision] = []
         for decision in self.store.due(now, since):
@@ -394,6 +406,22 @@ class Decisions:
         self.store.add_history([_history(action, saved, actor, now)])
         self._emit([Change("add", action, saved, actor)], now, request_id)
         return saved
+
+
+def _refuse_self_ban(network: addresses.Network, request: BanRequest) -> None:
+    """Like fail2ban's `ignoreself`: banning the address you are calling from locks you out of Vigil itself."""
+    if request.caller_ip is None or request.force:
+        return
+    try:
+        caller = addresses.parse_network(request.caller_ip)
+    except InvalidInputError:
+        return
+    if caller.version == network.version and caller.subnet_of(network):  # type: ignore[arg-type]
+        raise ConflictError(
+            f"{addresses.display(network)} contains your own address {request.caller_ip}; banning it would lock "
+            "you out (pass force to do it anyway)",
+            code="SELF_BAN",
+        )
 
 
 def _same(a: Decision, b: Decision) -> bool:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.core.clock import epoch, iso
+from chalicelib.core.clock import epoch, iso, parse_time
 from chalicelib.core.dynamo import DynamoTable, Put
 from chalicelib.core.errors import ConflictError
 from chalicelib.decisions.model import ACTIVE, Decision
@@ -79,7 +79,9 @@ class DecisionStore:
 
     def for_value(self, value: str) -> list[Decision]:
         """Every record (not history) held for one value."""
-        items = self._t.query_all("pk = :pk AND NOT begins_with(sk, :h)", {":pk": f"D#{value}", ":h": "H#"})
+        # Record sort keys start with a lower-case type (`ban#`, `allow#`), history ones with `H#`, and
+        # upper case sorts first: `sk >= "a"` is every record and no history.
+        items = self._t.query_all("pk = :pk AND sk >= :a", {":pk": f"D#{value}", ":a": "a"})
         return [Decision.from_record(i) for i in items]
 
     def _condition(self, expected_version: int | None) -> tuple[str, dict[str, str] | None, dict[str, Any] | None]:
@@ -139,7 +141,12 @@ class DecisionStore:
     # history
     def add_history(self, entries: list[dict[str, Any]]) -> None:
         items = [
-            {"pk": f"D#{e['value']}", "sk": f"H#{e['at']}#{e['decision']['id']}#{secrets.token_hex(3)}", **e}
+            # Within one timestamp, the record's version orders the entries of one decision.
+            {
+                "pk": f"D#{e['value']}",
+                "sk": f"H#{e['at']}#{e['decision'].get('version', 0):08d}#{secrets.token_hex(3)}",
+                **e,
+            }
             for e in entries
         ]
         if items:
@@ -178,6 +185,14 @@ class DecisionStore:
                 found += item.get("changes", [])
             minute += timedelta(minutes=1)
         return found
+
+    # the expiry sweep's cursor
+    def sweep_cursor(self) -> datetime | None:
+        item = self._t.get({"pk": "SWEEP", "sk": "cursor"}, consistent=True)
+        return parse_time(item["at"]) if item else None
+
+    def set_sweep_cursor(self, when: datetime) -> None:
+        self._t.put({"pk": "SWEEP", "sk": "cursor", "at": iso(when)})
 
     # daily counters (seed 003 /counters/history)
     def put_daily(self, day: str, counters: dict[str, Any]) -> None:

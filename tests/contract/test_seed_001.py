@@ -105,3 +105,21 @@ def test_security_headers_on_every_answer(api: ApiClient) -> None:
     assert response.header("X-Frame-Options") == "DENY"
     assert response.header("Strict-Transport-Security") == "max-age=31536000"
     assert response.header("Content-Security-Policy") == "default-src 'self'"
+
+
+def test_banned_ips(admin_api: ApiClient) -> None:
+    created = admin_api.post(
+        "/api/admin/banned-ips", json={"ipAddress": "192.168.1.100", "reason": "Attaque brute force", "duration": 86400}
+    )
+    assert created.status == 201 and created.json()["success"] is True
+    assert created.json()["data"]["expiresAt"] == "2026-11-25T10:00:00Z"
+    forever = admin_api.post("/api/admin/banned-ips", json={"ipAddress": "192.168.1.101", "duration": None})
+    assert forever.json()["data"]["permanent"] is True
+    listed = admin_api.get("/api/admin/banned-ips").json()
+    assert listed["success"] is True and listed["count"] == 2
+    assert {b["ipAddress"] for b in listed["data"]} == {"192.168.1.100", "192.168.1.101"}
+    assert admin_api.delete("/api/admin/banned-ips/192.168.1.100").json()["success"] is True
+    gone = admin_api.delete("/api/admin/banned-ips/192.168.1.100")
+    assert gone.status == 404 and gone.json()["success"] is False
+    bad = admin_api.post("/api/admin/banned-ips", json={"ipAddress": "x", "duration": -5})
+    assert bad.status == 400 and bad.json()["success"] is False
