@@ -111,10 +111,7 @@ class Whitelist:
         """Bans in force that share an address with `network`, from the live index. Ranges of up to 65,536
         addresses are walked address by address (in memory, a fraction of a second); wider ones are checked
         at their first address only, and the answer says so through the bans it reports."""
-        if network.num_addresses > 65_536:
-            probes = [network.network_address]
-        else:
-            probes = list(network)
+        probes = [network.network_address] if network.num_addresses > 65536 else list(network)
         seen: dict[str, Any] = {}
         for address in probes:
             for hit in self._d.live.lookup(str(address)):

@@ -35,7 +35,7 @@ def _items(body: Any) -> tuple[list[IocItem | None], list[dict[str, Any]]]:
     """Validate each item on its own: a bad item is reported by index, the good ones go ahead."""
     if not isinstance(body, dict):
         raise InvalidInputError('Body must be a JSON object: one item, or {"items": [...]}')
-    raw = body["items"] if "items" in body else [body]
+    raw = body.get("items", [body])
     if not isinstance(raw, list) or not raw:
         raise ValidationFailedError([FieldProblem("items", "Must be a non-empty list")])
     if len(raw) > MAX_ITEMS:
