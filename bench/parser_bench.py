@@ -1,8 +1,10 @@
 """Parser throughput: the sshd parser against a plain single-regex loop, on one generated auth.log, in one run.
 
 Replay must push a million-line auth.log through full parsing (events with time, address, kind, user) at 1.25M
-lines/s or better. The baseline is the simplest thing that could work, one `re.search` for `Failed password` per
-line, which finds fewer events and builds nothing: the ratio between the two says what full parsing costs.
+lines/s or better. The baseline is the simplest thing that could work: one anchored regex per line that reads the
+stamp, host, user, address and port of `Failed password` lines and builds nothing else. A second reference, one
+`re.search` for the literal `sshd[...]: Failed password`, shows the floor a regex engine reaches when it can skip
+most of each line. All runners are timed in CPU time, interleaved, best of `--repeat`: this machine is shared.
 
 The log is generated from a seed: about 20% sshd lines (failures, invalid users, preauth probes, logins, session
 lines that are not events) among cron, systemd, sudo and kernel noise, a few lines per second so that stamps
@@ -28,7 +30,12 @@ from chalicelib.events.parsers import ParseContext, reset_caches
 from chalicelib.events.parsers.sshd import parse, parse_lines
 
 START = datetime(2026, 11, 24, tzinfo=UTC)
-BASELINE = re.compile(r"sshd\[\d+\]: Failed password for (?:invalid user )?(\S+) from (\S+) port (\d+)")
+TARGET = 1_250_000  # lines/s
+BASELINE = re.compile(
+    r"(\w{3} [ \d]\d [\d:]{8}|\d{4}-\S+) (\S+) sshd\[\d+\]: "
+    r"Failed password for (?:invalid user )?(\S+) from (\S+) port (\d+)"
+)
+LITERAL = re.compile(r"sshd\[\d+\]: Failed password for (?:invalid user )?(\S+) from (\S+) port (\d+)")
 
 USERS = ["root", "admin", "test", "user", "oracle", "ubuntu", "postgres", "git", "pi", "guest", "ftpuser"]
 NOISE = [
@@ -107,10 +114,17 @@ def run_sshd_lines(lines: list[str], context: ParseContext) -> int:
 
 
 def run_baseline(lines: list[str], context: ParseContext) -> int:
+    return _regex_loop(BASELINE.match, lines)
+
+
+def run_literal(lines: list[str], context: ParseContext) -> int:
+    return _regex_loop(LITERAL.search, lines)
+
+
+def _regex_loop(find: Callable[[str], re.Match[str] | None], lines: list[str]) -> int:
     found = 0
-    search = BASELINE.search
     for line in lines:
-        match = search(line)
+        match = find(line)
         if match is not None:
             match.groups()
             found += 1
@@ -120,7 +134,8 @@ def run_baseline(lines: list[str], context: ParseContext) -> int:
 RUNNERS: dict[str, Callable[[list[str], ParseContext], int]] = {
     "sshd parse_lines (full events)": run_sshd_lines,
     "sshd parse() per line (full events)": run_sshd,
-    "plain regex loop (Failed password only)": run_baseline,
+    "plain regex loop (header + Failed password)": run_baseline,
+    "literal re.search (Failed password only)": run_literal,
 }
 
 
@@ -147,7 +162,7 @@ def measure(lines: list[str], repeat: int) -> list[dict]:
 
 
 def main() -> None:
-    """Generate the log, time both loops, print a table and one JSON line."""
+    """Generate the log, time the runners, print a table and one JSON line."""
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--lines", type=int, default=200_000)
     options.add_argument("--seed", type=int, default=7)
@@ -166,8 +181,10 @@ def main() -> None:
     print(f"{len(lines):,} lines, {sshd_lines:,} from sshd, stamps {'ISO 8601' if args.iso else 'classic'}")
     for row in results:
         print(f"  {row['name']:<42} {row['lines_per_s']:>12,} lines/s  {row['matches']:>8,} matches")
-    ratio = results[0]["lines_per_s"] / results[-1]["lines_per_s"]
-    print(f"  parse_lines runs at {ratio:.2f}x the plain loop; events by kind: {dict(sorted(kinds.items()))}")
+    ratio = results[0]["lines_per_s"] / results[2]["lines_per_s"]
+    verdict = "meets" if results[0]["lines_per_s"] >= TARGET else "misses"
+    print(f"  parse_lines: {ratio:.2f}x the plain loop, {verdict} the {TARGET:,} lines/s target")
+    print(f"  events by kind: {dict(sorted(kinds.items()))}")
     print(json.dumps({"lines": len(lines), "iso": args.iso, "results": results, "ratio": round(ratio, 3)}))
 
 

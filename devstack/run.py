@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -33,10 +34,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _prepare_environment(moto_url: str | None) -> None:
-    """Point the app at the local endpoint with fake credentials (moto accepts any)."""
+def _prepare_environment(moto_url: str | None, data_dir: Path) -> None:
+    """Point the app at the local endpoint with fake credentials (moto accepts any), and give it a signing
+    key for tokens that survives restarts (kept in the data folder, readable by its owner only)."""
     if moto_url:
         os.environ["AWS_ENDPOINT_URL"] = moto_url
+    if not os.environ.get("VIGIL_JWT_SECRET") and not os.environ.get("VIGIL_JWT_SECRET_PARAMETER"):
+        key_file = data_dir / "jwt-secret"
+        if not key_file.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        os.environ["VIGIL_JWT_SECRET"] = key_file.read_text().strip()
     for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")):
         os.environ.setdefault(name, value)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -59,7 +68,7 @@ class Platform:
         if not external:
             self.moto = MotoServer(self.args.moto_port, self.args.data_dir / "moto.log")
             self.moto.start()
-        _prepare_environment(self.moto.url if self.moto else None)
+        _prepare_environment(self.moto.url if self.moto else None, self.args.data_dir)
 
         # Imported only now: the settings read the environment prepared above.
         from chalicelib.core.deps import get_container  # noqa: PLC0415

@@ -14,9 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `cdk` runs this file from infra/, where the repository root is not importable
-    sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# Run as a script (as `cdk` does), Python puts infra/ first on sys.path, where `import app` (chalice loading the
+# Chalice app) would find this file. The repository root must come first, and infra/ not at all.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(ROOT))
 
 import aws_cdk as cdk  # noqa: E402
 

@@ -34,7 +34,7 @@ from constructs import Construct
 
 from chalicelib.api.edge import SECURITY_HEADERS
 from chalicelib.core.settings import Settings, env_name
-from infra.resources import BUCKET, QUEUES, TABLES, Index, QueueSpec, TableSpec, physical_name
+from infra.resources import BUCKET, QUEUES, TABLES, QueueSpec, TableSpec, physical_name
 
 # Stages whose data is disposable: everything else keeps tables, bucket, secret and logs when the stack goes.
 DISPOSABLE_STAGES = frozenset({"dev"})
@@ -55,6 +55,11 @@ RATE_LIMIT_TEMPLATE = (
     '{"error":{"code":"RATE_LIMIT","message":$context.error.messageString,'
     '"details":null,"request_id":"$context.requestId"}}'
 )
+
+
+def _key(name: str | None) -> dynamodb.Attribute | None:
+    """Every key of Vigil's tables and indexes is a string."""
+    return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING) if name else None
 
 
 def pascal(logical: str) -> str:
@@ -173,15 +178,12 @@ class VigilStack(cdk.Stack):
 
     # data
     def _table(self, spec: TableSpec) -> dynamodb.Table:
-        def key(name: str) -> dynamodb.Attribute:
-            return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING)
-
         table = dynamodb.Table(
             self,
             f"{pascal(spec.logical)}Table",
             table_name=physical_name(spec.logical, self.options.stage),
-            partition_key=key(spec.partition_key),
-            sort_key=key(spec.sort_key) if spec.sort_key else None,
+            partition_key=_key(spec.partition_key),
+            sort_key=_key(spec.sort_key),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
@@ -192,17 +194,13 @@ class VigilStack(cdk.Stack):
             removal_policy=self.options.data_removal,
         )
         for index in spec.indexes:
-            table.add_global_secondary_index(**self._index(index, key))
+            table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=_key(index.partition_key),
+                sort_key=_key(index.sort_key),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
         return table
-
-    @staticmethod
-    def _index(index: Index, key: Any) -> dict[str, Any]:
-        return {
-            "index_name": index.name,
-            "partition_key": key(index.partition_key),
-            "sort_key": key(index.sort_key) if index.sort_key else None,
-            "projection_type": dynamodb.ProjectionType.ALL,
-        }
 
     def _bucket(self) -> s3.Bucket:
         # No bucket_name: S3 names are global, so CloudFormation picks one and the functions get it by variable.
@@ -310,7 +308,7 @@ class VigilStack(cdk.Stack):
     def sam_resources(self) -> dict[str, Any]:
         """The resources of the SAM template chalice generated (read back: CfnInclude offers no listing)."""
         # `_sam_package_dir` is chalice.cdk's own record of where it packaged (chalice is pinned).
-        path = Path(self.app._sam_package_dir) / "sam.json"  # noqa: SLF001
+        path = Path(self.app._sam_package_dir) / "sam.json"
         return json.loads(path.read_text(encoding="utf-8"))["Resources"]
 
     def _patch_sam_template(self) -> None:
@@ -397,7 +395,11 @@ class VigilStack(cdk.Stack):
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="TargetCredentials",
-                actions=["secretsmanager:GetSecretValue", "secretsmanager:CreateSecret", "secretsmanager:PutSecretValue"],
+                actions=[
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:CreateSecret",
+                    "secretsmanager:PutSecretValue",
+                ],
                 resources=[
                     self.format_arn(
                         service="secretsmanager",
@@ -465,6 +467,8 @@ class VigilStack(cdk.Stack):
         if self.rest_api is not None:
             url = f"https://{self.rest_api.ref}.execute-api.{self.region}.{self.url_suffix}/api/"
             cdk.CfnOutput(self, "ApiUrl", value=url, description="Base URL of the REST API")
+        for logical_id, function in self.functions.items():  # for `aws lambda invoke` (see docs/DEPLOY.md)
+            cdk.CfnOutput(self, f"{logical_id}FunctionName", value=function.ref)
         cdk.CfnOutput(self, "BucketName", value=self.bucket.bucket_name)
         for logical, table in self.tables.items():
             cdk.CfnOutput(self, f"{pascal(logical)}TableName", value=table.table_name)

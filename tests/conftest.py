@@ -15,8 +15,11 @@ from chalicelib.core.aws import AwsClients
 from chalicelib.core.clock import FixedClock
 from chalicelib.core.deps import Container, set_container
 from chalicelib.core.settings import Settings
+from devstack import moto_patches
 from devstack.bootstrap import create_all
 from tests.support.client import ApiClient
+
+moto_patches.apply()
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ changes after parsing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
@@ -194,13 +194,13 @@ def _optional_int(data: Mapping[str, Any], name: str) -> int | None:
 
 
 class _EventBuilder:
-    """Event's mutable twin: the same slots in the same order, so its `__init__` stores each with one specialised
-    bytecode, and then it becomes an `Event` by `__class__` assignment, which Python allows between classes of
-    identical layout.
+    """`new_event`: Event's mutable twin, the same slots in the same order, so its `__init__` stores each with one
+    specialised bytecode; then it becomes an `Event` by `__class__` assignment, which Python allows between classes
+    of identical layout.
 
     Why: parsers build events in hot loops (replay: a million lines). A frozen dataclass's `__init__` goes
     through `object.__setattr__` for each of its 18 slots, about three times the cost of the whole event built
-    here. The object that comes out is an ordinary `Event`: equal, hashed and frozen like one made by `Event(...)`.
+    here. What comes out is an ordinary `Event`: equal, hashed and frozen like one made by `Event(...)`.
     """
 
     __slots__ = Event.__slots__
@@ -213,18 +213,18 @@ class _EventBuilder:
         service: str,
         log_type: str,
         severity: str,
-        username: str | None,
-        hostname: str | None,
-        sensor: str | None,
-        target_port: int | None,
-        source_port: int | None,
-        http_status: int | None,
-        uri: str | None,
-        rule_id: str | None,
-        message: str | None,
-        mitre: tuple[str, ...],
-        fields: Mapping[str, str],
-        raw: str,
+        username: str | None = None,
+        hostname: str | None = None,
+        sensor: str | None = None,
+        target_port: int | None = None,
+        source_port: int | None = None,
+        http_status: int | None = None,
+        uri: str | None = None,
+        rule_id: str | None = None,
+        message: str | None = None,
+        mitre: tuple[str, ...] = (),
+        fields: Mapping[str, str] = NO_FIELDS,
+        raw: str = "",
     ) -> None:
         self.time = time
         self.source_ip = source_ip
@@ -248,48 +248,9 @@ class _EventBuilder:
 
 
 # The builder's parameters must be Event's fields, in order: checked once, here, rather than trusted.
-if tuple(_EventBuilder.__init__.__code__.co_varnames[1:19]) != tuple(f.name for f in dataclass_fields(Event)):
+if _EventBuilder.__init__.__code__.co_varnames[1:19] != tuple(f.name for f in dataclass_fields(Event)):
     raise TypeError("_EventBuilder's parameters no longer match Event's fields")
 
-
-def new_event(
-    time: datetime,
-    source_ip: str,
-    kind: str,
-    service: str,
-    log_type: str,
-    severity: str,
-    username: str | None = None,
-    hostname: str | None = None,
-    sensor: str | None = None,
-    target_port: int | None = None,
-    source_port: int | None = None,
-    http_status: int | None = None,
-    uri: str | None = None,
-    rule_id: str | None = None,
-    message: str | None = None,
-    mitre: tuple[str, ...] = (),
-    fields: Mapping[str, str] = NO_FIELDS,
-    raw: str = "",
-) -> Event:
-    """`Event(...)` for hot loops: the same frozen event, built about three times faster."""
-    return _EventBuilder(  # type: ignore[return-value]
-        time,
-        source_ip,
-        kind,
-        service,
-        log_type,
-        severity,
-        username,
-        hostname,
-        sensor,
-        target_port,
-        source_port,
-        http_status,
-        uri,
-        rule_id,
-        message,
-        mitre,
-        fields,
-        raw,
-    )
+# `Event(...)` for hot loops: the same frozen event, built about three times faster. The class itself, not a
+# function around it: one call less per event.
+new_event: Callable[..., Event] = _EventBuilder  # type: ignore[assignment]

@@ -160,25 +160,24 @@ def syslog_time(text: str, context: ParseContext) -> datetime | None:
     return classic_time(text, context.year, context.tz)
 
 
-@lru_cache(maxsize=16384)
 def classic_time(text: str, year: int, zone: tzinfo) -> datetime | None:
-    """`Nov 24 10:00:00` in `zone` as UTC, memoised on the stamp: a busy log repeats each second many times."""
+    """`Nov 24 10:00:00` in `zone`, as UTC."""
     # The day is padded with a space (`Nov  4`); some relays add a fraction (`10:00:00.123`). The minute is
-    # converted once (zone, DST); the seconds are added to the UTC result, exact because offsets are whole minutes.
+    # converted once (zone, DST) and memoised; the seconds are added to the UTC result, exact because UTC offsets
+    # are whole minutes. Hot: replay reads one per event, so the checks are lookups rather than parsing.
     minute = _minute_start(text[:12], year, zone)
-    seconds = text[13:15]
-    if minute is None or text[12:13] != ":" or not (len(seconds) == 2 and seconds.isascii() and seconds.isdigit()):
+    if minute is None or text[12:13] != ":":
         return None
-    second = int(seconds)
-    if second > 59:
+    second = _SECONDS.get(text[13:15])
+    if second is None:
         return None
     if len(text) == 15:
-        return minute + _SECONDS[second]
+        return minute + second
     micro = _fraction(text[16:]) if text[15] == "." else None
-    return None if micro is None else minute + _SECONDS[second] + timedelta(microseconds=micro)
+    return None if micro is None else minute + second + timedelta(microseconds=micro)
 
 
-_SECONDS = tuple(timedelta(seconds=second) for second in range(60))
+_SECONDS: dict[str, timedelta] = {f"{second:02d}": timedelta(seconds=second) for second in range(60)}
 
 
 @lru_cache(maxsize=8192)
@@ -285,5 +284,4 @@ def reset_caches() -> None:
     """Forget every memoised address and timestamp (benchmarks start cold; results never depend on it)."""
     normalise_ip.cache_clear()
     _minute_start.cache_clear()
-    classic_time.cache_clear()
     clf_time.cache_clear()

@@ -42,7 +42,6 @@ _LINE = re.compile(
 # Paths asked for by scanners and exploit kits, not by visitors: lower-case prefixes of the path (no query).
 PROBE_PREFIXES: tuple[str, ...] = (
     "/.env",
-    "/.git/",
     "/.git",
     "/.svn/",
     "/.hg/",
@@ -66,9 +65,9 @@ PROBE_PREFIXES: tuple[str, ...] = (
     "/solr/admin",
     "/manager/html",
     "/owa/auth/x.js",
-    "/config.json",
     "/setup.cgi",
-    "/shell",
+    "/shell?",
+    "/shell.php",
     "/etc/passwd",
 )
 _PROBE_FRAGMENTS: tuple[str, ...] = ("../", "..%2f", "/etc/passwd", "${jndi:", "<script")

@@ -87,7 +87,7 @@ def get_parser(format_name: str) -> Parser:
 
 
 def parse_lines(format_name: str, lines: Iterable[str], context: ParseContext) -> Iterator[Event]:
-    """The events in `lines`, in order: replay's loop (the format's bulk parser when it has one)."""
+    """The events in `lines` (text), in order: replay's loop (the format's bulk parser when it has one)."""
     info = parser_info(format_name)
     if info.parse_lines is not None:
         return info.parse_lines(lines, context)

@@ -21,6 +21,9 @@ Uncertain, written from the SFOS syslog guide and public samples rather than a l
   read from its `[id "..."]` and `[msg "..."]` parts when present. A WAF record with no verdict is an ordinary
   request.
 - The WAF is taken to have blocked when the status is 403 or the subtype says Denied/Blocked/Drop.
+- Quotes inside values are taken to be escaped (`\\"`). The first occurrence of a key wins and the source
+  address is whichever of `src_ip`/`sourceip` comes first, so a forged pair inside a user agent or cookie
+  cannot replace the real address even on a firmware that does not escape them.
 """
 
 from __future__ import annotations
@@ -144,7 +147,7 @@ def parse(line: str, context: ParseContext) -> Event | None:
         return None
     pairs = _pairs(line)
     log_type = pairs.get("log_type", "").upper()
-    source_ip = normalise_ip(_get(pairs, "src_ip", "sourceip") or "")
+    source_ip = normalise_ip(_earliest(pairs, "src_ip", "sourceip"))
     time = _time(pairs, context)
     if source_ip is None or time is None:
         return None
@@ -287,6 +290,16 @@ def _pairs(line: str) -> dict[str, str]:
         # The first occurrence wins: later text may be attacker-supplied (a URL, a user agent).
         pairs.setdefault(found.group(1), value.strip())
     return pairs
+
+
+def _earliest(pairs: dict[str, str], *keys: str) -> str:
+    """The value of whichever of `keys` comes first in the line (pairs keep the line's order)."""
+    # The source address always precedes the client-supplied values (URL, cookie, user agent); should a firmware
+    # not escape quotes inside those, a forged `src_ip=` in a user agent still comes after the real one.
+    for key, value in pairs.items():
+        if value and key in keys:
+            return value
+    return ""
 
 
 def _get(pairs: dict[str, str], *keys: str) -> str:

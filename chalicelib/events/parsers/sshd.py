@@ -67,11 +67,15 @@ PASSWORD_METHODS = frozenset({"password", "keyboard-interactive/pam", "keyboard-
 
 _SEVERITY = {AUTH_FAILURE: MEDIUM, INVALID_USER: MEDIUM, AUTH_PROBE: LOW, AUTH_SUCCESS: INFO}
 
+# User names are lazy (`.*?`) wherever the pattern ends in `$` after a strict tail (`from <ip> [port <n>]
+# [[preauth]]`): a ` from ...` written inside the name cannot be taken for the address, because the real tail
+# after it would be left over, and a short name is found without backtracking from the end of the line. Where the
+# tail is free text, the name is greedy so the last ` from <ip>` wins.
 _IP = r"(?P<ip>\S+)"
 _PORT = r"port (?P<port>\d+)"
 _PREAUTH = r"(?P<preauth> \[preauth\])?"
-# Lazy: the address follows the user name directly, and the `$`-anchored tail after it has optional parts, so
-# the shortest user name leaves the whole `<ip> port <n> [preauth]` tail to the address.
+# Here laziness is also needed for correctness: the address follows the name directly and the tail has optional
+# parts, so a greedy name would leave only `[preauth]` to the address.
 _WHO = r"(?:(?P<who>authenticating|invalid) user (?P<user>.*?) )?"
 
 GROUPS = ("ip", "port", "user", "method", "inv", "who", "reason", "preauth")
@@ -135,14 +139,14 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "invalid-user",
-        rf"Invalid user (?P<user>.*) from {_IP}(?: {_PORT})?$",
+        rf"Invalid user (?P<user>.*?) from {_IP}(?: {_PORT})?$",
         INVALID_USER,
         "Invalid user <user> from <ip> [port <n>]",
         BRUTE_FORCE,
     ),
     _Rule(
         "max-auth-attempts",
-        rf"maximum authentication attempts exceeded for (?P<inv>invalid user )?(?P<user>.*) from {_IP} "
+        rf"maximum authentication attempts exceeded for (?P<inv>invalid user )?(?P<user>.*?) from {_IP} "
         rf"{_PORT}(?: ssh2)?{_PREAUTH}$",
         AUTH_FAILURE,
         "[error: ]maximum authentication attempts exceeded for [invalid user ]<user> from <ip> port <n>",
@@ -157,14 +161,14 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "pam-failure",
-        rf"PAM: Authentication failure for (?P<inv>illegal user )?(?P<user>.*) from {_IP}$",
+        rf"PAM: Authentication failure for (?P<inv>illegal user )?(?P<user>.*?) from {_IP}$",
         AUTH_FAILURE,
         "[error: ]PAM: Authentication failure for [illegal user ]<user> from <ip>",
         PASSWORD_GUESSING,
     ),
     _Rule(
         "pam-unknown-user",
-        rf"PAM: User not known to the underlying authentication module for illegal user (?P<user>.*) "
+        rf"PAM: User not known to the underlying authentication module for illegal user (?P<user>.*?) "
         rf"from {_IP}$",
         INVALID_USER,
         "[error: ]PAM: User not known to the underlying authentication module for illegal user <user> from <ip>",
@@ -273,7 +277,7 @@ _BY_FIRST_WORD: dict[str, tuple[_Rule, ...]] = {
 # stamp is tried on its own first because it is the common case, and the general pattern (a `<38>` priority
 # left on by a relay, a fraction, rsyslog's ISO 8601 stamp) costs a fifth more.
 _PROGRAM = r" (?P<host>\S++) sshd(?:-session|-auth)?(?:\[\d++\])?: (?:error: |fatal: )?(?P<first>\S++)"
-_LEVEL_PREFIXES = ("error: ", "fatal: ")
+_CLASSIC_HEADER = re.compile(r"(?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)" + _PROGRAM, re.ASCII)
 _HEADER = re.compile(
     r"(?:<\d{1,3}>)?(?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\dT\S+)" + _PROGRAM,
     re.ASCII,
@@ -293,42 +297,33 @@ def parse(line: str, context: ParseContext) -> Event | None:
 
 
 def parse_lines(lines: Iterable[str], context: ParseContext) -> Iterator[Event]:
-    """`parse` over many lines (replay's loop): the events, in order, with the pre-filter inlined."""
+    """`parse` over many lines of text (replay's loop): the events, in order, with the pre-filter inlined.
+
+    Unlike `parse`, it does not check that each line is a string (a per-line cost replay does not need): a
+    non-string among the lines is a caller's bug and raises TypeError.
+    """
     for line in lines:
-        if not isinstance(line, str):
-            continue
-        if " sshd" in line and line[:1] != "{":
-            event = _parse_syslog(line, context)
-        elif line[:1] == "{":
+        if " sshd" not in line:
+            if line[:1] != "{":
+                continue
             event = _parse_journald(line, context)
+        elif line[:1] != "{":
+            event = _parse_syslog(line, context)
         else:
-            continue
+            event = _parse_journald(line, context)
         if event is not None:
             yield event
 
 
 def _parse_syslog(line: str, context: ParseContext) -> Event | None:
-    if line[15:16] == " ":
-        # The classic stamp is 15 characters wide (`Nov 24 10:00:00`, `Nov  4 ...`): string operations find the
-        # host, the program and the message's first word for a third of the header pattern's cost. The stamp
-        # itself is checked when it is read, and only if a rule matches.
-        host_end = line.find(" ", 16)
-        start = line.find(": ", host_end) + 2
-        if host_end < 0 or start < 2 or line[host_end + 1 : start - 2].partition("[")[0] not in PROGRAMS:
-            return None
-        stamp, host = line[:15], line[16:host_end]
-    else:
-        header = _HEADER.match(line)
-        if header is None:
-            return None
-        stamp, host = header.group(1, 2)
-        start = header.start(3)
-    if line.startswith(_LEVEL_PREFIXES, start):
-        start += 7
-    end = line.find(" ", start)
-    rules = _BY_FIRST_WORD.get(line[start:end] if end > 0 else line[start:])
+    header = _CLASSIC_HEADER.match(line) or _HEADER.match(line)
+    if header is None:
+        return None
+    stamp, host, first = header.group(1, 2, 3)
+    rules = _BY_FIRST_WORD.get(first)
     if rules is None:
         return None
+    start = header.start(3)
     for rule in rules:
         found = rule.regex.match(line, start)
         if found is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from dataclasses import FrozenInstanceError
 from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
@@ -151,7 +152,12 @@ def assert_well_formed(event: Event | None) -> None:
     assert event.severity in SEVERITIES
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in event.fields.items())
     assert event.source_port is None or 0 < event.source_port <= 65535
-    assert Event.from_dict(json.loads(json.dumps(event.to_dict()))) == event
+    rebuilt = Event.from_dict(json.loads(json.dumps(event.to_dict())))
+    assert rebuilt == event
+    assert hash(rebuilt) == hash(event)
+    assert type(event) is Event
+    with pytest.raises(FrozenInstanceError):
+        event.kind = "changed"  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("format_name", formats())

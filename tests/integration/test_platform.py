@@ -1,0 +1,87 @@
+"""The local platform over real HTTP: health, docs, logins, a decision round trip, and data that survives
+a restart."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.conftest import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    Stack,
+    admin_token,
+    call,
+    start_stack,
+    stop_stack,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_health_openapi_and_docs_are_served(stack: Stack) -> None:
+    status, headers, body = call("GET", stack.url("/api/v1/health"))
+    assert status == 200 and json.loads(body)["status"] == "healthy"
+    assert headers["X-Frame-Options"] == "DENY" and headers["X-Request-Id"]
+    status, _, body = call("GET", stack.url("/api/v1/openapi.json"))
+    assert status == 200 and json.loads(body)["openapi"].startswith("3.1")
+    status, headers, body = call("GET", stack.url("/docs"))
+    assert status == 200 and b"static/docs.js" in body
+    assert call("GET", stack.url("/static/docs.js"))[0] == 200
+    status, _, body = call("GET", stack.url("/health"))
+    assert status == 200 and json.loads(body)["checks"] == {"database": True, "storage": True, "queue": True}
+
+
+def test_unknown_routes_and_methods_answer_in_the_contract(stack: Stack) -> None:
+    status, _, body = call("GET", stack.url("/api/v1/no-such-thing"))
+    assert status == 404 and json.loads(body)["error"]["code"] == "NOT_FOUND"
+    status, headers, body = call("DELETE", stack.url("/api/v1/health"))
+    assert status == 405 and "GET" in headers["Allow"]
+
+
+def test_login_over_http_on_every_login_route(stack: Stack) -> None:
+    status, headers, body = call("POST", stack.url("/auth/login"), form={"username": ADMIN_EMAIL,
+                                                                          "password": ADMIN_PASSWORD})
+    assert status == 200 and json.loads(body)["token_type"] == "bearer"
+    assert headers["X-RateLimit-Limit"] == "5"
+    status, _, body = call("POST", stack.url("/api/v1/auth/login"), body={"email": ADMIN_EMAIL,
+                                                                           "password": ADMIN_PASSWORD})
+    assert status == 200 and json.loads(body)["data"]["user"]["email"] == ADMIN_EMAIL
+    status, _, body = call("POST", stack.url("/api/auth/login"), body={"email": ADMIN_EMAIL, "password": "wrong"})
+    assert status == 401 and json.loads(body)["success"] is False
+    token = admin_token(stack)
+    status, _, body = call("GET", stack.url("/auth/me"), token=token)
+    assert status == 200 and json.loads(body)["roles"] == ["admin"]
+    assert call("POST", stack.url("/api/v1/auth/logout"), token=token)[0] == 200
+    assert call("GET", stack.url("/auth/me"), token=token)[0] == 401
+
+
+def test_a_ban_over_http_reaches_the_lists(stack: Stack) -> None:
+    token = admin_token(stack)
+    status, _, body = call("POST", stack.url("/api/v1/bans"), token=token,
+                           body={"ip": "203.0.113.77", "reason": "integration", "duration": "1h"})
+    assert status == 201, body
+    status, _, body = call("GET", stack.url("/api/v1/blocked-ips"), token=token)
+    assert any(b["ip_address"] == "203.0.113.77" for b in json.loads(body)["data"])
+    status, _, body = call("GET", stack.url("/api/v1/whitelist/check/203.0.113.77"), token=token)
+    assert json.loads(body)["data"]["banned"] is True
+
+
+def test_data_survives_a_restart(tmp_path) -> None:
+    first = start_stack(tmp_path / "data", tmp_path / "run.log")
+    try:
+        token = admin_token(first)
+        status, _, _ = call("POST", first.url("/api/v1/bans"), token=token, body={"ip": "198.51.100.200"})
+        assert status == 201
+    finally:
+        stop_stack(first)
+    assert first.process.returncode == 0, (tmp_path / "run.log").read_text()[-2000:]
+    assert (tmp_path / "data" / "snapshot.json.gz").exists()
+    second = start_stack(tmp_path / "data", tmp_path / "run.log")
+    try:
+        token = admin_token(second)  # the admin (and its password) came back too
+        status, _, body = call("GET", second.url("/api/v1/bans/198.51.100.200"), token=token)
+        assert status == 200, body
+    finally:
+        stop_stack(second)
