@@ -9,6 +9,7 @@ from chalice import Chalice, Cron, Rate
 from chalicelib.api import docs
 from chalicelib.api.compat import admin_bans, admin_security, core_auth, core_health, detector_blocks, ioc
 from chalicelib.api.edge import edge_middleware
+from chalicelib.api.routing import install_method_fallbacks
 from chalicelib.api.v1 import auth, bans, health, whitelist
 from chalicelib.core.deps import get_container
 from chalicelib.core.settings import get_settings
@@ -32,6 +33,7 @@ BLUEPRINTS = (
 )
 for module in BLUEPRINTS:
     app.register_blueprint(module.bp)
+install_method_fallbacks(app)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="sweep_expired_decisions")

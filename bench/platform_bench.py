@@ -34,11 +34,17 @@ def import_ms(module: str, runs: int = 7) -> float:
     for _ in range(runs):
         done = subprocess.run(
             [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-            cwd=ROOT, capture_output=True, text=True, check=True,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         # The line naming the module itself, unindented, carries its cumulative time (everything it imported).
-        own = [line for line in done.stderr.splitlines() if line.startswith("import time:")
-               and line.split("|")[2].rstrip() == f" {module}"]
+        own = [
+            line
+            for line in done.stderr.splitlines()
+            if line.startswith("import time:") and line.split("|")[2].rstrip() == f" {module}"
+        ]
         samples.append(int(own[-1].split("|")[1]) / 1000)
     return statistics.median(samples)
 
@@ -48,42 +54,50 @@ def cold_start() -> str:
     app = import_ms("app")
     paramiko = import_ms("paramiko")
     verdict = "met" if app <= 2 * boto3 else "NOT met"
-    return "\n".join([
-        "### Cold start (`python -X importtime`, median of 7 fresh interpreters)",
-        "",
-        "| import | ms |",
-        "|---|---:|",
-        f"| `import boto3` | {boto3:.0f} |",
-        f"| `import paramiko` | {paramiko:.0f} |",
-        f"| `import app` | {app:.0f} |",
-        "",
-        f"Goal `import app` ≤ 2 × `import boto3` = {2 * boto3:.0f} ms: **{verdict}** "
-        f"({app / boto3:.2f}×). boto3, jwt, argon2, paramiko and httpx are imported where they are used.",
-    ])
+    return "\n".join(
+        [
+            "### Cold start (`python -X importtime`, median of 7 fresh interpreters)",
+            "",
+            "| import | ms |",
+            "|---|---:|",
+            f"| `import boto3` | {boto3:.0f} |",
+            f"| `import paramiko` | {paramiko:.0f} |",
+            f"| `import app` | {app:.0f} |",
+            "",
+            f"Goal `import app` ≤ 2 × `import boto3` = {2 * boto3:.0f} ms: **{verdict}** "
+            f"({app / boto3:.2f}×). boto3, jwt, argon2, paramiko and httpx are imported where they are used.",
+        ]
+    )
 
 
 def package_size() -> str:
     out = Path(tempfile.mkdtemp(prefix="vigil-package-"))
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "chalice", "package", "--stage", "dev", str(out)], cwd=ROOT,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "chalice", "package", "--stage", "dev", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     seconds = time.perf_counter() - started
     rows = []
     for archive in sorted(out.glob("*.zip")):
         with zipfile.ZipFile(archive) as z:
             unzipped = sum(i.file_size for i in z.infolist())
         rows.append(f"| `{archive.name}` | {archive.stat().st_size / 1e6:.1f} | {unzipped / 1e6:.1f} |")
-    return "\n".join([
-        f"### Deployment package (`chalice package --stage dev`, {seconds:.0f} s)",
-        "",
-        "| archive | zipped MB | unzipped MB |",
-        "|---|---:|---:|",
-        *rows,
-        "",
-        "Lambda's limits: 50 MB zipped per upload, 250 MB unzipped for the function and its layers together; "
-        "goal under 25 MB zipped. Dependencies go to a Lambda layer (`automatic_layer`), so the function "
-        "package is the app alone.",
-    ])
+    return "\n".join(
+        [
+            f"### Deployment package (`chalice package --stage dev`, {seconds:.0f} s)",
+            "",
+            "| archive | zipped MB | unzipped MB |",
+            "|---|---:|---:|",
+            *rows,
+            "",
+            "Lambda's limits: 50 MB zipped per upload, 250 MB unzipped for the function and its layers together; "
+            "goal under 25 MB zipped. Dependencies go to a Lambda layer (`automatic_layer`), so the function "
+            "package is the app alone.",
+        ]
+    )
 
 
 def edge_overhead(requests: int = 2000) -> str:
@@ -108,8 +122,10 @@ def edge_overhead(requests: int = 2000) -> str:
         settings = Settings(jwt_secret="bench-secret-0123456789-0123456789-0123456789")
         aws = AwsClients(settings.region)
         create_all(aws, settings)
-        for label, guard in (("edge only (no pre-auth guard)", False), ("edge + guard (ban check, rate-limit "
-                                                                          "counter in moto)", True)):
+        for label, guard in (
+            ("edge only (no pre-auth guard)", False),
+            ("edge + guard (ban check, rate-limit counter in moto)", True),
+        ):
             container = Container(settings, aws=aws)
             container.__dict__["probes"] = InstantProbes()
             if not guard:
@@ -124,17 +140,19 @@ def edge_overhead(requests: int = 2000) -> str:
                 results[label] = (time.perf_counter() - started) / requests * 1e6
         set_container(None)
     rows = [f"| {label} | {us:.0f} |" for label, us in results.items()]
-    return "\n".join([
-        f"### API edge per request (`GET /api/v1/health` through `chalice.test.Client`, {requests} requests, "
-        "dependency probes answering instantly)",
-        "",
-        "| path | µs per request |",
-        "|---|---:|",
-        *rows,
-        "",
-        "The guard's figure includes one DynamoDB `UpdateItem` (the general rate limit) served by moto "
-        "in-process; in AWS that is a network round trip of a few milliseconds, billed as one write.",
-    ])
+    return "\n".join(
+        [
+            f"### API edge per request (`GET /api/v1/health` through `chalice.test.Client`, {requests} requests, "
+            "dependency probes answering instantly)",
+            "",
+            "| path | µs per request |",
+            "|---|---:|",
+            *rows,
+            "",
+            "The guard's figure includes one DynamoDB `UpdateItem` (the general rate limit) served by moto "
+            "in-process; in AWS that is a network round trip of a few milliseconds, billed as one write.",
+        ]
+    )
 
 
 def auth_costs(rounds: int = 20000) -> str:
@@ -175,20 +193,22 @@ def auth_costs(rounds: int = 20000) -> str:
         hashing.verify(stored_hash, "correct horse battery staple")
         samples.append((time.perf_counter() - started) * 1000)
     login_ms = statistics.median(samples)
-    return "\n".join([
-        "### Authentication",
-        "",
-        "| what | cost |",
-        "|---|---:|",
-        f"| JWT verify (HS256, claims, algorithm pinned) + permission check | {jwt_us:.1f} µs |",
-        f"| API key check (SHA-256 + constant-time compare) | {key_us:.1f} µs |",
-        f"| password verification at login (argon2id, time 2, 64 MiB, 1 lane) | {login_ms:.0f} ms |",
-        "",
-        "Per request an authenticated call also reads the user and the token's revocation in one "
-        "`BatchGetItem` (or the key record in one `GetItem`). The argon2id cost is set so one login takes "
-        "50–150 ms here (goal), making offline guessing expensive; `VIGIL_PASSWORD_TIME_COST` and "
-        "`VIGIL_PASSWORD_MEMORY_KIB` change it (existing hashes are upgraded at their next login).",
-    ])
+    return "\n".join(
+        [
+            "### Authentication",
+            "",
+            "| what | cost |",
+            "|---|---:|",
+            f"| JWT verify (HS256, claims, algorithm pinned) + permission check | {jwt_us:.1f} µs |",
+            f"| API key check (SHA-256 + constant-time compare) | {key_us:.1f} µs |",
+            f"| password verification at login (argon2id, time 2, 64 MiB, 1 lane) | {login_ms:.0f} ms |",
+            "",
+            "Per request an authenticated call also reads the user and the token's revocation in one "
+            "`BatchGetItem` (or the key record in one `GetItem`). The argon2id cost is set so one login takes "
+            "50–150 ms here (goal), making offline guessing expensive; `VIGIL_PASSWORD_TIME_COST` and "
+            "`VIGIL_PASSWORD_MEMORY_KIB` change it (existing hashes are upgraded at their next login).",
+        ]
+    )
 
 
 def ioc_import(count: int) -> str:
@@ -213,27 +233,28 @@ def ioc_import(count: int) -> str:
             started = time.perf_counter()
             outcome = container.iocs.block(items, actor="bench", allow_broad=False)
             seconds = time.perf_counter() - started
-        again_counts = None
         with count_requests(aws.client("dynamodb"), aws.client("sqs")) as again_counts:
             container.iocs.block(items, actor="bench", allow_broad=False)
     rows = [f"| `{name}` | {n} |" for name, n in sorted(counts.items())]
     total = sum(counts.values())
-    return "\n".join([
-        f"### Importing {count:,} IOCs in one `items` call (moto in-process, {seconds:.1f} s wall clock)",
-        "",
-        f"Outcome: `{outcome.status}`, {sum(p['count'] for p in outcome.body['processed']):,} decisions.",
-        "",
-        "| request | count |",
-        "|---|---:|",
-        *rows,
-        f"| **total** | **{total}** |",
-        "",
-        f"Goal: batched, under 600 requests for 10,000 IOCs (one at a time would be over 20,000): "
-        f"**{'met' if total < 600 * count / 10000 else 'NOT met'}**. Writes go 25 per transaction (DynamoDB "
-        "allows 100, the local emulator 25: in AWS the same import takes a quarter of the transactions), reads "
-        "100 per `BatchGetItem`, changes 200 per message and 10 messages per `SendMessageBatch`. Importing the "
-        f"same {count:,} again (all duplicates, nothing changes) costs {sum(again_counts.values())} requests.",
-    ])
+    return "\n".join(
+        [
+            f"### Importing {count:,} IOCs in one `items` call (moto in-process, {seconds:.1f} s wall clock)",
+            "",
+            f"Outcome: `{outcome.status}`, {sum(p['count'] for p in outcome.body['processed']):,} decisions.",
+            "",
+            "| request | count |",
+            "|---|---:|",
+            *rows,
+            f"| **total** | **{total}** |",
+            "",
+            f"Goal: batched, under 600 requests for 10,000 IOCs (one at a time would be over 20,000): "
+            f"**{'met' if total < 600 * count / 10000 else 'NOT met'}**. Writes go 25 per transaction (DynamoDB "
+            "allows 100, the local emulator 25: in AWS the same import takes a quarter of the transactions), reads "
+            "100 per `BatchGetItem`, changes 200 per message and 10 messages per `SendMessageBatch`. Importing the "
+            f"same {count:,} again (all duplicates, nothing changes) costs {sum(again_counts.values())} requests.",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,7 +83,6 @@ def admin(container: Container) -> dict:
 def admin_api(api: ApiClient, container: Container, admin: dict) -> ApiClient:
     """A second API client, carrying an admin's token (the plain `api` client stays anonymous)."""
     import app  # noqa: PLC0415
-
     from tests.support.identity import token_for  # noqa: PLC0415
 
     client = ApiClient(app.app)

@@ -12,7 +12,6 @@ from pathlib import Path
 from chalice import Blueprint
 
 from chalicelib.api.contracts import CORE, V1, Raw, Reply
-from chalicelib.api.openapi import build_document
 from chalicelib.api.routing import PUBLIC, route
 from chalicelib.core.deps import get_container
 from chalicelib.core.errors import NotFoundError
@@ -31,6 +30,8 @@ def _read(name: str) -> str:
 @route(bp, "/api/v1/openapi.json", permission=PUBLIC, contract=V1, tags=("docs",))
 def openapi_document() -> Reply:
     """The OpenAPI 3.1 document of every route Vigil serves."""
+    from chalicelib.api.openapi import build_document  # noqa: PLC0415 - JSON Schema generation is heavy
+
     return Reply(body=build_document(get_container().settings.version), raw=True)
 
 

@@ -33,6 +33,7 @@ from chalicelib.core.errors import (
     FieldProblem,
     InternalError,
     InvalidInputError,
+    MethodNotAllowedError,
     PermissionDeniedError,
     UnsupportedMediaTypeError,
     ValidationFailedError,
@@ -334,6 +335,33 @@ def route(
         return handler
 
     return decorate
+
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def install_method_fallbacks(app: Any) -> None:
+    """Give every path a view for the methods it does not serve, answering 405 with `Allow`.
+
+    API Gateway answers a method a path does not declare exactly as it answers an unknown path (its gateway
+    response becomes our 404), so the 405 of the contracts has to come from the app: every path declares
+    every method, and the ones nobody serves land here. Called by app.py after all blueprints."""
+    for path in sorted({spec.path for spec in ROUTES}):
+        served = methods_of(path)
+        missing = [m for m in HTTP_METHODS if m not in served]
+        if not missing:
+            continue
+        contract = next(spec.contract for spec in ROUTES if spec.path == path)
+
+        def not_allowed(
+            _path: str = path, _contract: Contract = contract, _served: list[str] = served, **_: str
+        ) -> Any:
+            method = app.current_request.method.upper()
+            error = MethodNotAllowedError(f"Unsupported method: {method}", allowed=[*_served, "OPTIONS"])
+            return error_response(_contract, error, current_request_id.get())
+
+        not_allowed.__name__ = "method_not_allowed_" + "".join(ch if ch.isalnum() else "_" for ch in path)
+        app.route(path, methods=missing)(not_allowed)
 
 
 _PREFLIGHT_PATHS: set[str] = set()

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import jwt
-
 from chalicelib.core.clock import epoch
 from chalicelib.core.errors import AuthenticationError, TokenExpiredError
 
@@ -60,6 +58,8 @@ def issue(subject: str, policy: TokenPolicy, now: datetime, extra: dict[str, Any
         "iat_ms": int(now.timestamp() * 1000),
         **(extra or {}),
     }
+    import jwt  # noqa: PLC0415 - PyJWT pulls in cryptography; only token routes pay for it
+
     token = jwt.encode(claims, policy.secret, algorithm=ALGORITHM)
     return IssuedToken(token, jti, policy.ttl_seconds, epoch(expires))
 
@@ -70,6 +70,8 @@ def looks_like_jwt(token: str) -> bool:
 
 def verify(token: str, policy: TokenPolicy, now: datetime) -> VerifiedToken:
     """Check signature, algorithm and claims against `now`; any failure is an `AuthenticationError`."""
+    import jwt  # noqa: PLC0415
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:

@@ -12,15 +12,11 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
-
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
 
 from chalicelib.core.errors import ConflictError, DependencyError
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 BATCH_WRITE_MAX = 25
 BATCH_GET_MAX = 100
 
@@ -35,9 +31,18 @@ def _to_dynamo_value(value: Any) -> Any:
     return value
 
 
+@lru_cache(maxsize=1)
+def _codecs() -> tuple[Any, Any]:
+    """boto3's type (de)serialisers, imported on first use: boto3 costs ~130 ms of a cold start."""
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer  # noqa: PLC0415
+
+    return TypeSerializer(), TypeDeserializer()
+
+
 def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
     """A plain dict as DynamoDB typed JSON; `None` attributes are left out (DynamoDB stores no nulls here)."""
-    return {k: _serializer.serialize(_to_dynamo_value(v)) for k, v in item.items() if v is not None}
+    serializer = _codecs()[0]
+    return {k: serializer.serialize(_to_dynamo_value(v)) for k, v in item.items() if v is not None}
 
 
 def _plain(value: Any) -> Any:
@@ -54,10 +59,17 @@ def _plain(value: Any) -> Any:
 
 def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
     """DynamoDB typed JSON as a plain dict, numbers as int or float."""
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in item.items()}
+    deserializer = _codecs()[1]
+    return {k: _plain(deserializer.deserialize(v)) for k, v in item.items()}
 
 
-def _is_condition_failure(exc: ClientError) -> bool:
+def _client_error() -> type[Exception]:
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    return ClientError
+
+
+def _is_condition_failure(exc: Any) -> bool:
     return exc.response.get("Error", {}).get("Code") in (
         "ConditionalCheckFailedException",
         "TransactionCanceledException",
@@ -105,7 +117,7 @@ class DynamoTable:
         _add_expression(request, condition, names, values)
         try:
             self.client.put_item(**request)
-        except ClientError as exc:
+        except _client_error() as exc:
             if _is_condition_failure(exc):
                 raise ConflictError("The item changed or exists already") from exc
             raise
@@ -129,7 +141,7 @@ class DynamoTable:
         _add_expression(request, condition, names, values)
         try:
             return deserialize(self.client.update_item(**request).get("Attributes", {}))
-        except ClientError as exc:
+        except _client_error() as exc:
             if _is_condition_failure(exc):
                 raise ConflictError("The item changed or does not exist") from exc
             raise
@@ -141,7 +153,7 @@ class DynamoTable:
             request["ConditionExpression"] = condition
         try:
             old = self.client.delete_item(**request).get("Attributes")
-        except ClientError as exc:
+        except _client_error() as exc:
             if _is_condition_failure(exc):
                 raise ConflictError("The item changed") from exc
             raise
@@ -211,7 +223,7 @@ class DynamoTable:
                 items.append({"Delete": entry})
         try:
             self.client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
+        except _client_error() as exc:
             if _is_condition_failure(exc):
                 raise ConflictError(conflict_message) from exc
             raise

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     idempotency_table: str = "vigil-idempotency"
     bucket: str = "vigil-data"
     decisions_queue: str = "vigil-decisions"
-    target_secret_prefix: str = "vigil/local/targets/"
+    target_secret_prefix: str = "vigil/local/targets/"  # noqa: S105 - a name prefix, not a secret
     ingest_retry_queue: str = "vigil-ingest-retry"
 
     # API edge.

@@ -38,12 +38,31 @@ def start_stack(data_dir: Path, log: Path, port: int | None = None, moto_port: i
     port = port or free_port()
     moto_port = moto_port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VIGIL_", "LOCALSTACK"))}
-    env.update(VIGIL_ADMIN_EMAIL=ADMIN_EMAIL, VIGIL_ADMIN_PASSWORD=ADMIN_PASSWORD, PYTHONUNBUFFERED="1",
-               VIGIL_PASSWORD_TIME_COST="1", VIGIL_PASSWORD_MEMORY_KIB="8192")
+    env.update(
+        VIGIL_ADMIN_EMAIL=ADMIN_EMAIL,
+        VIGIL_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        PYTHONUNBUFFERED="1",
+        VIGIL_PASSWORD_TIME_COST="1",
+        VIGIL_PASSWORD_MEMORY_KIB="8192",
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "devstack.run", "--port", str(port), "--moto-port", str(moto_port),
-         "--data-dir", str(data_dir), "--snapshot-every", "3600"],
-        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "devstack.run",
+            "--port",
+            str(port),
+            "--moto-port",
+            str(moto_port),
+            "--data-dir",
+            str(data_dir),
+            "--snapshot-every",
+            "3600",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
     )
     stack = Stack(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{moto_port}", data_dir, process, log)
     deadline = time.monotonic() + 120
@@ -78,8 +97,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stop_stack(running)
 
 
-def call(method: str, url: str, *, body: object = None, token: str | None = None, form: dict | None = None,
-         headers: dict | None = None) -> tuple[int, dict, bytes]:
+def call(
+    method: str,
+    url: str,
+    *,
+    body: object = None,
+    token: str | None = None,
+    form: dict | None = None,
+    headers: dict | None = None,
+) -> tuple[int, dict, bytes]:
     """One real HTTP request; returns (status, headers, body) whatever the status."""
     data = None
     sent = dict(headers or {})

@@ -41,12 +41,14 @@ def test_unknown_routes_and_methods_answer_in_the_contract(stack: Stack) -> None
 
 
 def test_login_over_http_on_every_login_route(stack: Stack) -> None:
-    status, headers, body = call("POST", stack.url("/auth/login"), form={"username": ADMIN_EMAIL,
-                                                                          "password": ADMIN_PASSWORD})
+    status, headers, body = call(
+        "POST", stack.url("/auth/login"), form={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    )
     assert status == 200 and json.loads(body)["token_type"] == "bearer"
     assert headers["X-RateLimit-Limit"] == "5"
-    status, _, body = call("POST", stack.url("/api/v1/auth/login"), body={"email": ADMIN_EMAIL,
-                                                                           "password": ADMIN_PASSWORD})
+    status, _, body = call(
+        "POST", stack.url("/api/v1/auth/login"), body={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    )
     assert status == 200 and json.loads(body)["data"]["user"]["email"] == ADMIN_EMAIL
     status, _, body = call("POST", stack.url("/api/auth/login"), body={"email": ADMIN_EMAIL, "password": "wrong"})
     assert status == 401 and json.loads(body)["success"] is False
@@ -59,8 +61,12 @@ def test_login_over_http_on_every_login_route(stack: Stack) -> None:
 
 def test_a_ban_over_http_reaches_the_lists(stack: Stack) -> None:
     token = admin_token(stack)
-    status, _, body = call("POST", stack.url("/api/v1/bans"), token=token,
-                           body={"ip": "203.0.113.77", "reason": "integration", "duration": "1h"})
+    status, _, body = call(
+        "POST",
+        stack.url("/api/v1/bans"),
+        token=token,
+        body={"ip": "203.0.113.77", "reason": "integration", "duration": "1h"},
+    )
     assert status == 201, body
     status, _, body = call("GET", stack.url("/api/v1/blocked-ips"), token=token)
     assert any(b["ip_address"] == "203.0.113.77" for b in json.loads(body)["data"])

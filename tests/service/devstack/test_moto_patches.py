@@ -33,6 +33,11 @@ def test_a_failed_transaction_changes_nothing(table: DynamoTable) -> None:
 
 def test_a_successful_transaction_applies_everything(table: DynamoTable) -> None:
     table.put({"pk": "a", "sk": "1", "n": 1})
-    table.transact([Put({"pk": "a", "sk": "1", "n": 2}, condition="n = :one", values={":one": 1}),
-                    Put({"pk": "b", "sk": "1", "n": 1}, condition="attribute_not_exists(pk)")], "conflict")
+    table.transact(
+        [
+            Put({"pk": "a", "sk": "1", "n": 2}, condition="n = :one", values={":one": 1}),
+            Put({"pk": "b", "sk": "1", "n": 1}, condition="attribute_not_exists(pk)"),
+        ],
+        "conflict",
+    )
     assert table.get({"pk": "a", "sk": "1"})["n"] == 2 and table.get({"pk": "b", "sk": "1"})["n"] == 1
