@@ -7,10 +7,20 @@ Nothing here holds logic, and nothing here touches AWS at import.
 from chalice import Chalice, Cron, Rate
 
 from chalicelib.api import docs
-from chalicelib.api.compat import admin_bans, admin_security, core_auth, core_health, detector_blocks, ioc
+from chalicelib.api.compat import (
+    admin_bans,
+    admin_security,
+    core_auth,
+    core_health,
+    crowdsec,
+    detector,
+    detector_blocks,
+    ioc,
+)
 from chalicelib.api.edge import edge_middleware
 from chalicelib.api.routing import install_method_fallbacks
-from chalicelib.api.v1 import auth, bans, health, whitelist
+from chalicelib.api.v1 import auth, bans, detection, events, geo, health, whitelist
+from chalicelib.core.batch import process
 from chalicelib.core.deps import get_container
 from chalicelib.core.settings import get_settings
 
@@ -27,6 +37,7 @@ BLUEPRINTS = (
     core_auth,
     bans,
     whitelist,
+    geo,
     admin_bans,
     detector_blocks,
     ioc,
@@ -46,3 +57,23 @@ def sweep_expired_decisions(event):
 def snapshot_ioc_counters(event):
     """Seed 003's daily counters snapshot (just after midnight UTC)."""
     return get_container().iocs.snapshot_daily()
+
+
+@app.on_sqs_message(queue=settings.ingest_retry_queue, batch_size=5, name="retry_ingest")
+def retry_ingest(event):
+    """Store batches whose first storage failed (they were accepted, so they must not be lost)."""
+    container = get_container()
+    return process(event, lambda record: container.ingest.retry(container.retry_queue.load(record["body"])))
+
+
+@app.on_sqs_message(queue=settings.decisions_queue, batch_size=10, name="push_decisions")
+def push_decisions(event):
+    """Apply the change stream to every target (one transaction per target per batch) and mark feeds due."""
+    report = get_container().pusher.handle([record.to_dict() for record in event])
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.failed]}
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="reconcile_targets")
+def reconcile_targets(event):
+    """Compare every target with the decisions in force and repair the drift."""
+    return get_container().reconciler.reconcile()

@@ -244,15 +244,34 @@ class CoreContract(Contract):
         return schema
 
 
+class CrowdSecContract(Contract):
+    """CrowdSec's Local API, as its bouncers expect it: bodies as the API documents, errors `{"message": ...}`,
+    and a missing or wrong API key answered 403 (the LAPI never answers 401 to a bouncer)."""
+
+    name = "crowdsec"
+    overrides = {e.AuthenticationError: 403, e.TokenExpiredError: 403}
+
+    def success(self, body: Any, *, meta: dict[str, Any] | None, request_id: str) -> Any:
+        return body
+
+    def failure(self, exc: e.VigilError, *, request_id: str, now: datetime) -> dict[str, Any]:
+        return {"message": exc.message}
+
+    def failure_schema(self) -> dict[str, Any]:
+        return {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}
+
+
 V1 = V1Contract()
 ADMIN = AdminContract()
 DETECTOR = DetectorContract()
 IOC = IocContract()
 CORE = CoreContract()
-CONTRACTS: tuple[Contract, ...] = (V1, ADMIN, DETECTOR, IOC, CORE)
+CROWDSEC = CrowdSecContract()
+CONTRACTS: tuple[Contract, ...] = (V1, ADMIN, DETECTOR, IOC, CORE, CROWDSEC)
 
 # Where a request matches no route, the path says whose client is asking.
 _PREFIXES: tuple[tuple[str, Contract], ...] = (
+    ("/v1/", CROWDSEC),
     ("/api/v1/", V1),
     ("/api/admin/", ADMIN),
     ("/api/auth/", ADMIN),

@@ -198,6 +198,11 @@ def authorize(spec: RouteSpec, info: RequestInfo) -> Principal | None:
         return None
     credentials = find_credentials(info.headers, {k: v[-1] for k, v in info.query.items() if v})
     if credentials is None:
+        # Seed 002 authenticates agents "at network level": trusted sensor networks may post events without a
+        # key (off unless VIGIL_INGEST_TRUSTED_CIDRS is set); nothing else is reachable that way.
+        network = get_container().network_principal(spec.permission, info.source_ip)
+        if network is not None:
+            return network
         raise AuthenticationError("Authentication required")
     principal = get_container().authenticate(credentials, info)
     if spec.permission != AUTHENTICATED and not principal.can(spec.permission):

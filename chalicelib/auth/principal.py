@@ -17,7 +17,7 @@ SUPERUSER = "*"
 
 @dataclass(frozen=True)
 class Principal:
-    kind: Literal["user", "api_key"]
+    kind: Literal["user", "api_key", "network"]
     id: str
     name: str
     roles: tuple[str, ...] = ()

@@ -21,6 +21,9 @@ from chalicelib.core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from chalicelib.api.routing import RequestInfo
+    from chalicelib.detection.geoblocking import GeoBlocking
+    from chalicelib.detection.geozones import GeoZones
+    from chalicelib.intel.geoip import GeoLocator
     from chalicelib.auth.apikeys import ApiKeys
     from chalicelib.auth.authenticator import Authenticator
     from chalicelib.auth.guard import EdgeGuard
@@ -35,6 +38,20 @@ if TYPE_CHECKING:
     from chalicelib.core.dynamo import DynamoTable
     from chalicelib.core.idempotency import Idempotency
     from chalicelib.decisions.ioc import IocManager
+    from chalicelib.distribution.bouncers import BouncerCursors
+    from chalicelib.distribution.jobs import SyncJobs
+    from chalicelib.distribution.push import Pusher
+    from chalicelib.distribution.reconcile import Reconciler
+    from chalicelib.distribution.status import DeliveryStatus
+    from chalicelib.distribution.targets import Targets
+    from chalicelib.decisions.pending import PendingBans
+    from chalicelib.detection.respond import Responder
+    from chalicelib.events.ingest import Ingest
+    from chalicelib.events.queries import EventQueries
+    from chalicelib.events.retry import RetryQueue
+    from chalicelib.events.sensors import Sensors
+    from chalicelib.events.stats import StatsStore
+    from chalicelib.events.store import EventStore
     from chalicelib.decisions.queries import DecisionQueries
     from chalicelib.decisions.service import Decisions
     from chalicelib.decisions.whitelist import Whitelist
@@ -82,7 +99,168 @@ class Container:
 
     def active_sensor_count(self) -> int:
         """Sensors that reported recently (seed 002's `active_vms`)."""
-        return 0  # FIXME(issue 6): count from the sensor registry
+        return self.sensors.active_count()
+
+    # events
+    @cached_property
+    def sensors(self) -> Sensors:
+        from chalicelib.events.sensors import Sensors
+
+        return Sensors(self.table("entities"), self.clock, self.settings.sensor_active_seconds)
+
+    @cached_property
+    def events(self) -> EventStore:
+        from chalicelib.events.store import EventStore
+
+        return EventStore(self.table("events"), self.settings.events_retention_days)
+
+    @cached_property
+    def stats(self) -> StatsStore:
+        from chalicelib.events.stats import StatsStore
+
+        return StatsStore(self.table("counters"))
+
+    @cached_property
+    def event_queries(self) -> EventQueries:
+        from chalicelib.events.queries import EventQueries
+
+        return EventQueries(self.events, self.stats, self.clock)
+
+    @cached_property
+    def ingest(self) -> Ingest:
+        from chalicelib.events.archive import Archive
+        from chalicelib.events.batches import BatchLedger
+        from chalicelib.events.ingest import Ingest
+        from chalicelib.events.retry import RetryQueue
+
+        return Ingest(
+            self.events,
+            self.stats,
+            Archive(self.aws.client("s3"), self.settings.bucket),
+            self.sensors,
+            BatchLedger(self.table("counters")),
+            self.retry_queue,
+            self.geoip,
+            self.responder,
+            self.clock,
+            auto_register=self.settings.ingest_auto_register,
+            max_events=self.settings.ingest_max_events,
+        )
+
+    @cached_property
+    def retry_queue(self) -> RetryQueue:
+        from chalicelib.events.retry import RetryQueue
+
+        return RetryQueue(self.aws.client("sqs"), self.settings.ingest_retry_queue, self.aws.client("s3"),
+                          self.settings.bucket)
+
+    @cached_property
+    def responder(self) -> Responder:
+        from chalicelib.detection.respond import Responder
+
+        return Responder(self.detector, self.decisions, self.pending_bans, self.events, self.geoblocking,
+                         self.geozones, self.clock)
+
+    # distribution
+    @cached_property
+    def targets(self) -> Targets:
+        from chalicelib.distribution.outbound import check_url
+        from chalicelib.distribution.targets import CredentialStore, Targets
+
+        credentials = CredentialStore(self.aws.client("secretsmanager"), self.settings.target_secret_prefix)
+        return Targets(self.table("entities"), credentials, self.clock, check_url)
+
+    @cached_property
+    def delivery_status(self) -> DeliveryStatus:
+        from chalicelib.distribution.status import DeliveryStatus
+
+        return DeliveryStatus(self.table("entities"))
+
+    @cached_property
+    def sync_jobs(self) -> SyncJobs:
+        from chalicelib.distribution.jobs import SyncJobs
+
+        return SyncJobs(self.table("entities"), self.aws.client("sqs"), self.settings.decisions_queue, self.clock)
+
+    @cached_property
+    def bouncer_cursors(self) -> BouncerCursors:
+        from chalicelib.distribution.bouncers import BouncerCursors
+
+        return BouncerCursors(self.table("entities"))
+
+    @cached_property
+    def reconciler(self) -> Reconciler:
+        from chalicelib.distribution.reconcile import Reconciler
+
+        return Reconciler(self.targets, self.decision_queries, self.connector_for, self.delivery_status, self.clock)
+
+    @cached_property
+    def pusher(self) -> Pusher:
+        from chalicelib.distribution.push import Pusher, QueueControl
+
+        def run_sync(body: dict) -> None:
+            self.sync_jobs.finish(body["job"], self.reconciler.reconcile(body.get("targets") or None))
+
+        return Pusher(
+            self.targets, self.connector_for, self.delivery_status, self.clock,
+            QueueControl(self.aws.client("sqs"), self.settings.decisions_queue),
+            on_changes=self.feeds_changed, on_sync=run_sync,
+            on_alerts=lambda alerts: self.events.put_alerts(alerts, self.clock.now()),
+        )
+
+    def feeds_changed(self) -> None:
+        """The change stream moved: the feeds are due a (debounced) publish."""
+        publisher = getattr(self, "feed_publisher", None)
+        if publisher is not None:
+            publisher.request_publish()
+
+    def queue_depth(self) -> dict[str, int]:
+        """Messages waiting on the decisions queue and its dead-letter queue (what is still to be pushed)."""
+        sqs = self.aws.client("sqs")
+        depth = {}
+        for name in (self.settings.decisions_queue, f"{self.settings.decisions_queue}-dlq"):
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
+            depth[name] = int(attributes["ApproximateNumberOfMessages"]) + int(
+                attributes["ApproximateNumberOfMessagesNotVisible"])
+        return depth
+
+    @cached_property
+    def pending_bans(self) -> PendingBans:
+        from chalicelib.decisions.pending import PendingBans
+
+        return PendingBans(self.decisions, self.whitelist, self.clock, self.settings.pending_review_days)
+
+    # geography
+    @cached_property
+    def geoip(self) -> GeoLocator:
+        """GeoIP lookups; the databases open on the first lookup, once per container."""
+        from chalicelib.intel.geoip import GeoDatabaseFiles, GeoLocator
+
+        files = GeoDatabaseFiles(self.aws.client("s3"))
+        return GeoLocator(
+            self.settings.geoip_city_db,
+            self.settings.geoip_asn_db,
+            files=files.local_path,
+            cache_size=self.settings.geoip_cache_size,
+            mode=self.settings.geoip_mode,
+        )
+
+    @cached_property
+    def geozones(self) -> GeoZones:
+        from chalicelib.detection.geozones import GeoZones, GeoZoneStore
+
+        return GeoZones(GeoZoneStore(self.table("entities")), self.clock, self.settings.geo_policy_cache_seconds)
+
+    @cached_property
+    def geoblocking(self) -> GeoBlocking:
+        from chalicelib.detection.geoblocking import GeoBlocking, GeoRuleStore
+
+        return GeoBlocking(
+            GeoRuleStore(self.table("entities")), self.counters, self.clock, self.settings.geo_policy_cache_seconds
+        )
 
     # identity
     @cached_property
@@ -164,6 +342,20 @@ class Container:
             provider = parameters.SecretsProvider(boto3_client=self.aws.client("secretsmanager"))
             return str(provider.get(self.settings.jwt_secret_parameter, max_age=300))
         raise ConfigurationError("VIGIL_JWT_SECRET or VIGIL_JWT_SECRET_PARAMETER must be set to sign tokens")
+
+    def network_principal(self, permission: str, source_ip: str) -> Principal | None:
+        """A principal for a sensor on a trusted network, for the ingest permission only."""
+        if permission != "events:ingest" or not self.settings.ingest_trusted_cidrs:
+            return None
+        from chalicelib.auth.principal import Principal
+        from chalicelib.decisions import addresses
+
+        caller = addresses.parse_network(source_ip)
+        for cidr in self.settings.ingest_trusted_cidrs:
+            trusted = addresses.parse_network(cidr)
+            if trusted.version == caller.version and caller.subnet_of(trusted):  # type: ignore[arg-type]
+                return Principal("network", source_ip, f"network {cidr}", (), frozenset({"events:ingest"}))
+        return None
 
     def authenticate(self, credentials: Credentials, request: RequestInfo) -> Principal:
         """Turn presented credentials into a `Principal` (JWT or API key)."""

@@ -75,9 +75,38 @@ class Settings(BaseSettings):
     default_ban_seconds: int = Field(4 * 3600, gt=0)
     index_staleness_seconds: float = Field(5.0, ge=0)
 
+    # Ingest.
+    ingest_trusted_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    ingest_auto_register: bool = True
+    ingest_max_events: int = Field(5000, gt=0, le=50_000)
+    events_retention_days: int = Field(30, gt=0, le=3650)
+    sensor_active_seconds: int = Field(900, gt=0)
+    pending_review_days: int = Field(7, gt=0, le=365)
+
+    # Geography: GeoIP databases (a local path or s3://bucket/key; unset = the embedded GeoLite2 City) and how
+    # long ingest may use the geo-zone policy and geoblocking rules before reading them again.
+    geoip_city_db: str | None = None
+    geoip_asn_db: str | None = None
+    geoip_mode: Literal["mmap", "memory"] = "mmap"
+    geoip_cache_size: int = Field(8192, ge=0, le=1_000_000)
+    geo_policy_cache_seconds: float = Field(30.0, ge=0, le=3600)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    _split_lists = field_validator("cors_origins", "platform_addresses", mode="before")(_csv)
+    _split_lists = field_validator("cors_origins", "platform_addresses", "ingest_trusted_cidrs", mode="before")(_csv)
+
+    @field_validator("geoip_city_db", "geoip_asn_db")
+    @classmethod
+    def _database_source(cls, value: str | None) -> str | None:
+        """A GeoIP database is a path or `s3://bucket/key`; empty means unset."""
+        if not value or not value.strip():
+            return None
+        value = value.strip()
+        if value.startswith("s3://"):
+            bucket, _, key = value[len("s3://") :].partition("/")
+            if not bucket or not key:
+                raise ValueError("an S3 database must be written s3://bucket/key")
+        return value
 
     @property
     def tables(self) -> dict[str, str]:

@@ -82,7 +82,8 @@ class LiveIndex:
         self._until.pop(change["id"], None)
         if self._allows.pop(change["id"], None) is not None:
             self._allow_starts = None
-        if change["op"] == "add":
+        # Only bans and whitelist entries decide anything about traffic; pending bans stay out of the index.
+        if change["op"] == "add" and change["kind"].startswith(("ban", "allow")):
             self._index.add(change["id"], change["value"], change["kind"])
             if change.get("until"):
                 self._until[change["id"]] = parse_time(change["until"]).timestamp()
@@ -151,7 +152,8 @@ def _span(network: Network) -> tuple[int, int, int]:
 
 def log_entry(op: str, decision: Decision) -> dict:
     """A change as the change log stores it: just what an index needs."""
-    entry = {"op": op, "id": decision.id, "value": decision.value, "kind": decision.kind}
+    entry = {"op": op, "id": decision.id, "value": decision.value, "kind": decision.kind,
+             "scope": decision.scope, "origin": decision.origin, "scenario": decision.scenario or decision.reason[:60]}
     if decision.until is not None:
         entry["until"] = decision.until.isoformat()
     return entry

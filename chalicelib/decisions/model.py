@@ -83,9 +83,11 @@ class Decision:
 
     @property
     def kind(self) -> str:
-        """The index kind: `ban`, `ban:sensor`, `allow:hard|soft|monitor|system`."""
+        """The index kind: `ban`, `ban:sensor`, `allow:hard|soft|monitor|system`; other types (pending) as is."""
         if self.type == BAN:
             return "ban" if self.scope == GLOBAL else "ban:sensor"
+        if self.type != ALLOW:
+            return self.type
         if self.scope == SYSTEM:
             return "allow:system"
         return f"allow:{self.whitelist_type or 'hard'}"

@@ -53,6 +53,7 @@ class BanRequest:
     force: bool = False
     on_existing: str = "conflict"
     caller_ip: str | None = None  # a ban covering the caller's own address is refused unless forced
+    recidivism: tuple[int, float, int] | None = None  # a scenario's own (base seconds, factor, max seconds)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -178,7 +179,7 @@ class Decisions:
             self._plan_existing(plan, current, now, actor)
             return
         previous_bans = current.bans if current is not None else 0
-        seconds = self._seconds(request.seconds, previous_bans)
+        seconds = self._seconds(request.seconds, previous_bans, request.recidivism)
         if current is not None and current.status == ACTIVE:
             # In force on paper but past its expiry and not swept yet: end it in history first.
             plan.history.append(
@@ -215,7 +216,7 @@ class Decisions:
                 details={"id": current.id, "until": iso(current.until)},
             )
             return
-        seconds = self._seconds(request.seconds, current.bans - 1)
+        seconds = self._seconds(request.seconds, current.bans - 1, request.recidivism)
         until = ttl.expires_at(now, seconds)
         if mode == "overwrite":
             updated = current.changed(
@@ -245,15 +246,15 @@ class Decisions:
         plan.status = "updated"
         plan.history.append(_history("updated", plan.decision, actor, now, previous=current))
 
-    def _seconds(self, asked: Any, previous_bans: int) -> int | None:
+    def _seconds(self, asked: Any, previous_bans: int, own: tuple[int, float, int] | None = None) -> int | None:
+        """The duration asked for, or the default grown for repeat offenders (the scenario's own recidivism
+        settings when it has them)."""
         if asked is not DEFAULT:
             return asked
-        return ttl.recidivism_ttl(
-            self.policy.default_ban_seconds,
-            previous_bans,
-            self.policy.recidivism_factor,
-            self.policy.recidivism_max_seconds,
+        base, factor, cap = own or (
+            self.policy.default_ban_seconds, self.policy.recidivism_factor, self.policy.recidivism_max_seconds
         )
+        return ttl.recidivism_ttl(base, previous_bans, factor, max(cap, base))
 
     def _commit(self, plans: list[_Plan], now: datetime, actor: str | None, request_id: str | None) -> None:
         writes = [(p.decision, p.expected) for p in plans if p.decision is not None]

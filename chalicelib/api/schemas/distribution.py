@@ -1,0 +1,44 @@
+"""Request bodies of the distribution routes: targets and sync."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+Kind = Literal["sophos-xgs", "ssh-nftables", "ssh-ipset", "aws-waf", "webhook", "crowdsec-bouncer", "pull-only"]
+
+
+class SelectorIn(BaseModel):
+    model_config = STRICT
+    global_bans: bool = True
+    sensors: list[str] = Field(default_factory=list, max_length=100)
+    tags: list[str] = Field(default_factory=list, max_length=100)
+    origins: list[str] = Field(default_factory=list, max_length=20)
+
+
+class TargetCreate(BaseModel):
+    model_config = STRICT
+    name: str = Field(min_length=1, max_length=64)
+    kind: Kind
+    address: str = Field("", max_length=2048)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    selector: SelectorIn = Field(default_factory=SelectorIn)
+    credentials: dict[str, str] | None = None
+    enabled: bool = True
+
+
+class TargetUpdate(BaseModel):
+    model_config = STRICT
+    name: str | None = Field(None, min_length=1, max_length=64)
+    address: str | None = Field(None, max_length=2048)
+    settings: dict[str, Any] | None = None
+    selector: SelectorIn | None = None
+    credentials: dict[str, str] | None = None
+    enabled: bool | None = None
+
+
+class SyncRequest(BaseModel):
+    model_config = STRICT
+    targets: list[str] | None = None

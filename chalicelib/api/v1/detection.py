@@ -1,0 +1,108 @@
+"""Seed 000's detection routes under /api/v1: pending bans (Detect2Ban v2) and the parsers."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.api.common import actor_name
+from chalicelib.api.contracts import V1, Reply
+from chalicelib.api.routing import RequestInfo, route
+from chalicelib.api.schemas.events import ParserTest, PendingDecision, PendingQuery
+from chalicelib.api.views import ban_v1
+from chalicelib.auth.principal import Principal
+from chalicelib.core.deps import get_container
+from chalicelib.decisions.pending import pending_view
+from chalicelib.events.parsers import ParseContext
+from chalicelib.events.parsers import registry as parsers
+
+bp = Blueprint(__name__)
+
+
+# pending bans
+@route(bp, "/api/v1/pending-bans", permission="detection:read", contract=V1, query=PendingQuery,
+       tags=("pending-bans",))
+def list_pending(query: PendingQuery) -> Reply:
+    """Pending bans awaiting review (or already decided, with `status=decided|all`), newest first."""
+    pending = get_container().pending_bans
+    found = pending.waiting() if query.status == "pending" else pending.decided()
+    if query.status == "all":
+        found = pending.waiting() + pending.decided()
+    window = found[query.offset : query.offset + query.limit]
+    return Reply([pending_view(d) for d in window],
+                 meta={"total": len(found), "limit": query.limit, "offset": query.offset})
+
+
+@route(bp, "/api/v1/pending-bans/stats", permission="detection:read", contract=V1, tags=("pending-bans",))
+def pending_stats() -> dict:
+    """Waiting, approved, rejected and expired counts, by scenario and country."""
+    return get_container().pending_bans.stats()
+
+
+@route(bp, "/api/v1/pending-bans/ip/{ip}", permission="detection:read", contract=V1, tags=("pending-bans",))
+def pending_for_ip(ip: str) -> Reply:
+    """Every pending ban an address had, waiting or decided."""
+    found = [pending_view(d) for d in get_container().pending_bans.for_ip(ip)]
+    return Reply(found, meta={"total": len(found)})
+
+
+@route(bp, "/api/v1/pending-bans/{id}/approve", methods=["POST"], permission="detection:write", contract=V1,
+       body=PendingDecision, tags=("pending-bans",))
+def approve(id: str, body: PendingDecision, principal: Principal, request: RequestInfo) -> dict:  # noqa: A002
+    """Approve: the address is banned (the ban's history names the approver)."""
+    c = get_container()
+    ended, ban = c.pending_bans.approve(id, actor=actor_name(principal) or "unknown", reason=body.reason,
+                                        request_id=request.request_id)
+    return {"pending": pending_view(ended), "ban": ban_v1(ban, c.clock.now())}
+
+
+@route(bp, "/api/v1/pending-bans/{id}/reject", methods=["POST"], permission="detection:write", contract=V1,
+       body=PendingDecision, tags=("pending-bans",))
+def reject(id: str, body: PendingDecision, principal: Principal, request: RequestInfo) -> dict:  # noqa: A002
+    """Reject: recorded with the reason; `whitelist: true` also adds a soft whitelist entry."""
+    ended, entry = get_container().pending_bans.reject(id, actor=actor_name(principal) or "unknown",
+                                                       reason=body.reason, whitelist=body.whitelist,
+                                                       request_id=request.request_id)
+    return {"pending": pending_view(ended), "whitelisted": entry is not None}
+
+
+# parsers
+@route(bp, "/api/v1/parser/stats", permission="events:read", contract=V1, tags=("parser",))
+def parser_stats() -> dict:
+    """Events parsed in the last 24 hours by log type and kind, and the formats available."""
+    overview = get_container().event_queries.overview(active_bans=0, sensors=0)
+    return {"formats": list(parsers.formats()), "events_24h": overview["events_24h"],
+            "by_log_type": overview["by_log_type"], "by_kind": overview["by_kind"]}
+
+
+@route(bp, "/api/v1/parser/fields", permission="events:read", contract=V1, tags=("parser",))
+def parser_fields() -> dict:
+    """The fields each format fills."""
+    return parsers.supported_fields()
+
+
+@route(bp, "/api/v1/parser/rules", permission="events:read", contract=V1, tags=("parser",))
+def parser_rules() -> Reply:
+    """Every parsing rule: format, name, pattern summary, event kind, MITRE ATT&CK techniques."""
+    found = parsers.rules()
+    return Reply(found, meta={"total": len(found)})
+
+
+@route(bp, "/api/v1/parser/mitre", permission="events:read", contract=V1, tags=("parser",))
+def parser_mitre() -> Reply:
+    """MITRE ATT&CK coverage: which techniques which formats and scenarios detect."""
+    found = parsers.mitre_coverage()
+    return Reply(found, meta={"total": len(found)})
+
+
+@route(bp, "/api/v1/parser/test", methods=["POST"], permission="events:read", contract=V1, body=ParserTest,
+       tags=("parser",))
+def parser_test(body: ParserTest) -> Reply:
+    """Parse sample lines with a format and show what each becomes (nothing is stored)."""
+    now = get_container().clock.now()
+    parse = parsers.get_parser(body.format)
+    context = ParseContext(year=body.year or now.year)
+    results = []
+    for line in body.lines:
+        event = parse(line, context)
+        results.append({"line": line, "matched": event is not None, "event": event.to_dict() if event else None})
+    return Reply(results, meta={"matched": sum(1 for r in results if r["matched"]), "total": len(results)})

@@ -1,0 +1,43 @@
+"""Batch ids: an agent that retries a batch (it never heard our answer) must not have it counted twice.
+
+The first arrival of `(sensor, batch_id)` claims a marker with a conditional put; a retry finds the marker and
+gets the first answer back. A marker whose batch failed before finishing is removed, so the retry runs.
+Markers expire after a week (TTL).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.core.clock import epoch
+from chalicelib.core.dynamo import DynamoTable
+from chalicelib.core.errors import ConflictError
+
+KEEP = timedelta(days=7)
+
+
+class BatchLedger:
+    def __init__(self, table: DynamoTable) -> None:
+        self._t = table
+
+    def _key(self, sensor: str, batch_id: str) -> dict[str, str]:
+        return {"pk": f"BATCH#{sensor}#{batch_id}", "sk": "B"}
+
+    def claim(self, sensor: str, batch_id: str, now: datetime) -> dict[str, Any] | None:
+        """Claim the batch; None when it is new, else the recorded answer of the first arrival."""
+        try:
+            self._t.put({**self._key(sensor, batch_id), "state": "running", "ttl": epoch(now + KEEP)},
+                        condition="attribute_not_exists(pk)")
+            return None
+        except ConflictError:
+            found = self._t.get(self._key(sensor, batch_id), consistent=True) or {}
+            if found.get("state") == "done":
+                return dict(found.get("result") or {})
+            raise ConflictError(f"Batch {batch_id} is being processed; retry in a moment") from None
+
+    def finish(self, sensor: str, batch_id: str, result: dict[str, Any], now: datetime) -> None:
+        self._t.put({**self._key(sensor, batch_id), "state": "done", "result": result, "ttl": epoch(now + KEEP)})
+
+    def release(self, sensor: str, batch_id: str) -> None:
+        self._t.delete(self._key(sensor, batch_id))

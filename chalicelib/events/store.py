@@ -1,0 +1,135 @@
+"""The events table: every accepted event, by source IP and by time, kept for the retention period (TTL).
+
+    IP#<ip>               <event-ms>#<rand>     one event (its time orders an IP's events)
+    gsi1: T#<hour>#<n>    <ingest-ms>#<rand>    by arrival time: four shards per hour, so a busy hour does not
+                                                make one hot partition; the server-sent-events feed resumes from
+                                                the arrival id, so events that arrive late are not skipped
+    ALERT#<day>           <ms>#<rand>           an alert (scenario action `alert`, monitored whitelist, watch rule)
+
+Writes go 25 per `BatchWriteItem`. Listing by time reads the arrival buckets of the range (and one hour after,
+for late arrivals) and filters by event time in memory.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.core.clock import epoch, iso
+from chalicelib.core.dynamo import DynamoTable
+from chalicelib.core.ids import time_ordered_id
+
+SHARDS = 4
+RAW_LIMIT = 2048
+LATE_ARRIVAL = timedelta(hours=1)
+
+
+def _hour(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H")
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as stored and served: its id, the event's fields, and what ingest added."""
+
+    id: str
+    arrival: str
+    data: dict[str, Any]
+
+
+def event_id(sk: str, ip: str) -> str:
+    return f"{sk}~{ip}"
+
+
+class EventStore:
+    def __init__(self, table: DynamoTable, retention_days: int = 30) -> None:
+        self._t = table
+        self._retention = timedelta(days=retention_days)
+
+    def put_batch(self, records: Sequence[dict[str, Any]], arrived: datetime) -> tuple[list[StoredEvent], int]:
+        """Store enriched event dicts (each with `time` as datetime and `source_ip`); returns them with their
+        ids, and the number of requests made."""
+        items, stored = [], []
+        for record in records:
+            when: datetime = record["time"]
+            seq = record.get("seq")
+            sk = f"{int(when.timestamp() * 1000):013d}-{seq}" if seq else time_ordered_id(when)
+            arrival = f"{int(arrived.timestamp() * 1000):013d}-{seq}" if seq else time_ordered_id(arrived)
+            ip = record["source_ip"]
+            data = {**record, "time": iso(when), "raw": (record.get("raw") or "")[:RAW_LIMIT]}
+            data = {k: v for k, v in data.items() if v not in (None, "", [], {})}
+            items.append({
+                "pk": f"IP#{ip}", "sk": sk,
+                "gsi1pk": f"T#{_hour(arrived)}#{zlib.crc32(ip.encode()) % SHARDS}", "gsi1sk": arrival,
+                "ttl": epoch(when + self._retention), **data,
+            })
+            stored.append(StoredEvent(event_id(sk, ip), arrival, {**data, "id": event_id(sk, ip)}))
+        requests = self._t.batch_write(puts=items) if items else 0
+        return stored, requests
+
+    def get(self, event_id_text: str) -> dict[str, Any] | None:
+        sk, _, ip = event_id_text.partition("~")
+        if not sk or not ip:
+            return None
+        item = self._t.get({"pk": f"IP#{ip}", "sk": sk})
+        return _view(item) if item else None
+
+    def by_ip(self, ip: str, start: datetime, end: datetime, limit: int = 1000) -> list[dict[str, Any]]:
+        """An address's events between two times, newest first."""
+        items, _ = self._t.query(
+            "pk = :pk AND sk BETWEEN :lo AND :hi",
+            {":pk": f"IP#{ip}", ":lo": f"{int(start.timestamp() * 1000):013d}",
+             ":hi": f"{int(end.timestamp() * 1000):013d}~"},
+            forward=False, limit=limit,
+        )
+        return [_view(i) for i in items]
+
+    def arrived(self, start: datetime, end: datetime, after: str | None = None) -> Iterator[dict[str, Any]]:
+        """Events that arrived between two times (after an arrival id, for the live feed), in arrival order."""
+        hour = start.replace(minute=0, second=0, microsecond=0)
+        floor = after or f"{int(start.timestamp() * 1000):013d}"
+        ceiling = f"{int(end.timestamp() * 1000):013d}~"
+        while hour <= end:
+            found: list[dict[str, Any]] = []
+            for shard in range(SHARDS):
+                found += self._t.query_all(
+                    "gsi1pk = :k AND gsi1sk BETWEEN :lo AND :hi",
+                    {":k": f"T#{_hour(hour)}#{shard}", ":lo": floor, ":hi": ceiling}, index="gsi1",
+                )
+            for item in sorted(found, key=lambda i: i["gsi1sk"]):
+                if after is None or item["gsi1sk"] > after:
+                    yield _view(item)
+            hour += timedelta(hours=1)
+
+    def in_range(self, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+        """Events whose own time falls in the range (read by arrival, with an hour's grace for late ones)."""
+        start_text, end_text = iso(start), iso(end)
+        for event in self.arrived(start, end + LATE_ARRIVAL):
+            if start_text <= event["time"] <= end_text:
+                yield event
+
+    # alerts
+    def put_alerts(self, alerts: Sequence[dict[str, Any]], now: datetime) -> None:
+        items = [{"pk": f"ALERT#{now.date().isoformat()}", "sk": time_ordered_id(now),
+                  "ttl": epoch(now + self._retention), **a} for a in alerts]
+        if items:
+            self._t.batch_write(puts=items)
+
+    def alerts(self, start: datetime, end: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        day = end.date()
+        while day >= start.date() and len(found) < limit:
+            items, _ = self._t.query("pk = :pk", {":pk": f"ALERT#{day.isoformat()}"}, forward=False, limit=limit)
+            found += [{k: v for k, v in i.items() if k not in ("pk", "ttl")} | {"id": i["sk"]} for i in items]
+            day -= timedelta(days=1)
+        return found[:limit]
+
+
+def _view(item: dict[str, Any]) -> dict[str, Any]:
+    view = {k: v for k, v in item.items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk", "ttl")}
+    view["id"] = event_id(item["sk"], item["pk"].removeprefix("IP#"))
+    view["arrival_id"] = item.get("gsi1sk")
+    return view
