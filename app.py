@@ -19,7 +19,7 @@ from chalicelib.api.compat import (
 )
 from chalicelib.api.edge import edge_middleware
 from chalicelib.api.routing import install_method_fallbacks
-from chalicelib.api.v1 import auth, bans, detection, events, geo, health, whitelist
+from chalicelib.api.v1 import auth, bans, detection, events, feeds, geo, health, targets, whitelist
 from chalicelib.core.batch import process
 from chalicelib.core.deps import get_container
 from chalicelib.core.settings import get_settings
@@ -41,6 +41,12 @@ BLUEPRINTS = (
     admin_bans,
     detector_blocks,
     ioc,
+    feeds,
+    detector,
+    events,
+    detection,
+    targets,
+    crowdsec,
 )
 for module in BLUEPRINTS:
     app.register_blueprint(module.bp)

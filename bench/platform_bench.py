@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _fake_aws_env() -> None:
+    from devstack import moto_patches  # noqa: PLC0415 - moto's transactions cost what AWS's cost
+
+    moto_patches.apply()
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
     for name in ("AWS_ENDPOINT_URL", "LOCALSTACK_HOST"):
         os.environ.pop(name, None)
@@ -126,6 +129,7 @@ def edge_overhead(requests: int = 2000) -> str:
         ):
             container = Container(settings, aws=aws)
             container.__dict__["probes"] = InstantProbes()
+            container.active_sensor_count = lambda: 0  # seed 002's active_vms is a table read too
             if not guard:
                 container.__dict__["edge_guard"] = lambda request, spec: {}
             set_container(container)

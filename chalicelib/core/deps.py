@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from chalicelib.distribution.reconcile import Reconciler
     from chalicelib.distribution.status import DeliveryStatus
     from chalicelib.distribution.targets import Targets
+    from chalicelib.distribution.feeds.publisher import FeedOptions, FeedPublisher, FeedReader
+    from chalicelib.distribution.feeds.store import FeedState, FeedStore
     from chalicelib.decisions.pending import PendingBans
     from chalicelib.detection.respond import Responder
     from chalicelib.events.ingest import Ingest
@@ -408,6 +410,48 @@ class Container:
             self.clock,
             policy,
         )
+
+    # feeds
+    @cached_property
+    def feed_store(self) -> FeedStore:
+        from chalicelib.distribution.feeds.store import FeedStore
+
+        return FeedStore(self.aws.client("s3"), self.settings.bucket)
+
+    @cached_property
+    def feed_state(self) -> FeedState:
+        from chalicelib.distribution.feeds.store import FeedState
+
+        return FeedState(self.table("counters"))
+
+    @cached_property
+    def feed_options(self) -> FeedOptions:
+        from chalicelib.distribution.feeds.publisher import FeedOptions
+
+        s = self.settings
+        return FeedOptions(
+            formats=tuple(s.feed_formats),
+            max_entries=dict(s.feed_max_entries),
+            expand_limit=s.feed_expand_limit,
+            access=s.feed_access,
+            debounce_seconds=s.feed_debounce_seconds,
+            refresh_seconds=s.feed_refresh_seconds,
+            presign_seconds=s.feed_presign_seconds,
+            api_max_bytes=s.feed_api_max_bytes,
+        )
+
+    @cached_property
+    def feed_publisher(self) -> FeedPublisher:
+        from chalicelib.distribution.feeds.publisher import FeedPublisher
+
+        # Target-group feeds: pass `groups=` a function returning their `FeedSpec`s once groups exist.
+        return FeedPublisher(self.feed_store, self.feed_state, self.decision_queries, self.clock, self.feed_options)
+
+    @cached_property
+    def feed_reader(self) -> FeedReader:
+        from chalicelib.distribution.feeds.publisher import FeedReader
+
+        return FeedReader(self.feed_store, self.feed_state, self.feed_options)
 
 
 _lock = threading.Lock()

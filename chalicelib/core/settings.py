@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from chalicelib.core.errors import ConfigurationError
 
 ENV_PREFIX = "VIGIL_"
+FeedFormat = Literal["plain", "sophos", "fortigate", "paloalto", "mikrotik", "checkpoint", "json"]
+FEED_FORMATS: tuple[FeedFormat, ...] = ("plain", "sophos", "fortigate", "paloalto", "mikrotik", "checkpoint", "json")
 
 
 def _csv(value: object) -> object:
@@ -90,6 +92,24 @@ class Settings(BaseSettings):
     geoip_mode: Literal["mmap", "memory"] = "mmap"
     geoip_cache_size: int = Field(8192, ge=0, le=1_000_000)
     geo_policy_cache_seconds: float = Field(30.0, ge=0, le=3600)
+
+    # Feeds (docs/FEEDS.md): formats rendered for every feed, per-format entry limits as JSON
+    # (`{"paloalto": 50000}`; 0 = no limit; unset formats keep the documented device limits), the widest CIDR
+    # the Sophos variant writes out address by address, the wait between two publishes triggered by changes,
+    # the period of the full (verifying) publish, which is also the step of MikroTik timeouts, the default access
+    # (`api`, `presigned`, `bucket-policy`), the lifetime of presigned URLs (SigV4 allows 7 days at most), and
+    # the largest feed the API answers itself (bigger ones are redirected to a short presigned S3 URL: Lambda
+    # responses stop at 6 MB).
+    feed_formats: Annotated[list[FeedFormat], NoDecode] = Field(default_factory=lambda: list(FEED_FORMATS))
+    feed_max_entries: dict[FeedFormat, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    feed_expand_limit: int = Field(256, ge=1, le=65_536)
+    feed_debounce_seconds: float = Field(30.0, ge=0, le=3600)
+    feed_refresh_seconds: int = Field(3600, ge=60, le=86_400)
+    feed_access: Literal["api", "presigned", "bucket-policy"] = "api"
+    feed_presign_seconds: int = Field(3600, ge=60, le=604_800)
+    feed_api_max_bytes: int = Field(5_000_000, ge=1024, le=5_800_000)
+
+    _split_feed_lists = field_validator("feed_formats", mode="before")(_csv)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

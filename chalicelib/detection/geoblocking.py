@@ -22,7 +22,7 @@ from chalicelib.core.clock import Clock, epoch, iso, parse_time
 from chalicelib.core.counters import CounterStore
 from chalicelib.core.dynamo import Delete, DynamoTable, Put
 from chalicelib.core.errors import ConflictError, FieldProblem, NotFoundError, ValidationFailedError
-from chalicelib.core.ids import new_id
+from chalicelib.core.ids import time_ordered_id
 from chalicelib.intel.countries import COUNTRIES, country_name
 from chalicelib.intel.geoip import GeoInfo
 
@@ -275,7 +275,7 @@ class GeoBlocking:
     ) -> GeoRule:
         """Add a rule; a second rule for the same country or AS number is a `ConflictError`."""
         rule = GeoRule(
-            id=new_id(),
+            id=time_ordered_id(self._clock.now()),
             type=rule_type,
             value=normalise_value(rule_type, value),
             action=action,

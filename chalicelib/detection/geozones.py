@@ -245,6 +245,7 @@ class GeoZones:
 
     def add_countries(self, zone: str, codes: Iterable[str], actor: str | None) -> tuple[GeoZoneConfig, list[str]]:
         """Put countries in `zone` (taking them out of the other list); returns the config and the codes moved in."""
+        _check_listed(zone)
         wanted = frozenset(normalise_country(code) for code in codes)
         other = "hostile" if zone == "authorized" else "authorized"
         added: list[str] = []
@@ -257,6 +258,7 @@ class GeoZones:
 
     def remove_countries(self, zone: str, codes: Iterable[str], actor: str | None) -> tuple[GeoZoneConfig, list[str]]:
         """Take countries out of `zone` (back to the default zone); codes not in it are ignored."""
+        _check_listed(zone)
         unwanted = frozenset(normalise_country(code) for code in codes)
         removed: list[str] = []
 
@@ -275,6 +277,7 @@ class GeoZones:
         return [c for c in listed if zone is None or c["zone"] == zone]
 
     def _save(self, change: Any, actor: str | None) -> GeoZoneConfig:
+        """Read, change, write with a version check; a concurrent writer makes it start over (3 tries)."""
         for _ in range(self.ATTEMPTS):
             current = self._store.load()
             updated = replace(change(current), updated_at=self._clock.now(), updated_by=actor)
@@ -286,3 +289,8 @@ class GeoZones:
             self._cached = (saved, self._clock.now())
             return saved
         raise ConflictError("The geo-zone configuration keeps changing; try again")
+
+
+def _check_listed(zone: str) -> None:
+    if zone not in LISTED_ZONES:
+        raise ValueError(f"countries are listed as authorized or hostile, not {zone!r}")

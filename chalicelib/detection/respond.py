@@ -31,6 +31,8 @@ class DetectorLike(Protocol):
 class GeoBlockingLike(Protocol):
     def evaluate(self, geo: Any) -> Any: ...
 
+    def record_matches(self, matches: Any) -> None: ...
+
 
 class GeoZonesLike(Protocol):
     def zone_of(self, country: str | None) -> str: ...
@@ -76,15 +78,19 @@ class Responder:
         return {"decisions": outcome.decisions, "alerts": len(outcome.alerts), "suppressed": outcome.suppressed}
 
     def _geoblock(self, enriched: dict[str, dict[str, Any]], outcome: Outcome, request_id: str | None) -> None:
+        matches = []
         for ip, fields in enriched.items():
             match = self._geoblocking.evaluate(fields.get("_geo"))
             if match is None:
                 continue
+            matches.append(match)
             reason = f"geoblocking rule {match.rule_type} {match.value}: {match.action}"
             if match.action == "block" and not self._protected(ip):
                 self._ban(ip, "geoblocking", reason, DEFAULT, None, {"rule": match.rule_id}, outcome, request_id)
             else:
                 outcome.alerts.append(self._alert(ip, "geoblocking", reason, "medium", fields))
+        if matches:
+            self._geoblocking.record_matches(matches)  # one counter write per rule per day
 
     def _protected(self, ip: str) -> bool:
         return any(h.kind in ("allow:hard", "allow:system") for h in self._decisions.live.lookup(ip))

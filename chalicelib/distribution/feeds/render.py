@@ -27,6 +27,7 @@ rows a format cannot carry are `skipped`. Both counts travel with every renderin
 from __future__ import annotations
 
 import json
+import operator
 import re
 import socket
 from bisect import bisect_right
@@ -49,7 +50,6 @@ JSON_SCHEMA = "vigil.feed/1"
 
 _PREFIX_BYTE = {str(p): bytes((p,)) for p in range(129)}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\s]+")
-_JSON_UNSAFE = re.compile(r'["\\\x00-\x1f\x7f-\x9f\u2028\u2029]')
 # RouterOS strings: `"` ends them, `\` escapes, `$` and `[` substitute, `{}`/`;` would end the `:do` block.
 _MIKROTIK_UNSAFE = re.compile(r"[^A-Za-z0-9 ._:/@+=,#()*!?%&<>^~|\'-]")
 _CSV_UNSAFE = re.compile(r'[,"]')
@@ -91,29 +91,39 @@ def epoch_of(when: datetime | None) -> int | None:
     return None if when is None else int(when.timestamp())
 
 
-class FeedTable:
-    """Bans as parallel columns sorted in feed order; `rows` carries the caller's objects for selection."""
+class _Columns:
+    """The caller's columns, in the caller's order; a table and its subsets read them through their order."""
 
     def __init__(
         self,
-        values: list[str],
-        keys: list[bytes],
-        untils: list[int | None],
-        ids: list[str],
-        comments: list[str],
-        v4_count: int,
-        rows: list[Any],
+        values: Sequence[str],
+        untils: Sequence[int | None],
+        ids: Sequence[str],
+        comments: Sequence[str],
+        rows: Sequence[Any],
     ) -> None:
-        self.values = values  # normalised CIDRs
-        self.keys = keys  # address bytes + one prefix byte: the sort key, and the prefix of each row
-        self.untils = untils  # epoch seconds, None for permanent
-        self.ids = ids
-        self.comments = comments
+        self.values, self.untils, self.ids, self.comments, self.rows = values, untils, ids, comments, rows
+
+    @cached_property
+    def texts(self) -> list[str]:
+        """Each value as firewalls write it: a bare address for a host, the CIDR otherwise."""
+        return [v.removesuffix("/128") if ":" in v else v.removesuffix("/32") for v in self.values]
+
+
+class FeedTable:
+    """Bans in feed order: sort keys, and the caller's columns read through the sorted order on first use.
+
+    Columns are gathered lazily because each costs a pass of random memory reads over a million rows, and a
+    format needs only some of them (`plain` needs the texts alone)."""
+
+    def __init__(self, keys: Sequence[bytes], order: Sequence[int], v4_count: int, source: _Columns) -> None:
+        self.keys = keys  # address bytes + one prefix byte: the sort key, and each row's prefix length
+        self.order = order  # row i of the table is row order[i] of the source columns
         self.v4_count = v4_count  # rows [0, v4_count) are IPv4, the rest IPv6
-        self.rows = rows
+        self._source = source
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self.keys)
 
     @classmethod
     def of(cls, entries: Sequence[FeedEntry]) -> FeedTable:
@@ -129,65 +139,83 @@ class FeedTable:
     @classmethod
     def build(
         cls,
-        values: list[str],
-        untils: list[int | None],
-        ids: list[str],
-        comments: list[str],
-        rows: list[Any] | None = None,
+        values: Sequence[str],
+        untils: Sequence[int | None],
+        ids: Sequence[str],
+        comments: Sequence[str],
+        rows: Sequence[Any] | None = None,
     ) -> FeedTable:
-        """Sort the columns into feed order; a value given twice keeps its most relevant row."""
-        rows = rows if rows is not None else [None] * len(values)
-        if len(set(values)) != len(values):
-            values, untils, ids, comments, rows = _deduplicate(values, untils, ids, comments, rows)
+        """Sort normalised CIDRs into feed order (IPv4 first, then address bytes, then prefix length).
+
+        A value given twice keeps its most relevant row. `untils` are epoch seconds (None: permanent);
+        `rows` are any objects the caller wants back for selection (`FeedTable.rows`)."""
+        source = _Columns(values, untils, ids, comments, rows if rows is not None else [None] * len(values))
         v4 = [i for i, v in enumerate(values) if ":" not in v]
         v6 = [i for i, v in enumerate(values) if ":" in v]
         aton, pton, af6, pb = socket.inet_aton, socket.inet_pton, socket.AF_INET6, _PREFIX_BYTE
-        keys4 = [aton(a) + pb[p] for a, _, p in (values[i].partition("/") for i in v4)]
-        keys6 = [pton(af6, a) + pb[p] for a, _, p in (values[i].partition("/") for i in v6)]
-        order4 = sorted(range(len(v4)), key=keys4.__getitem__)
-        order6 = sorted(range(len(v6)), key=keys6.__getitem__)
-        order = [v4[i] for i in order4] + [v6[i] for i in order6]
-        keys = [keys4[i] for i in order4] + [keys6[i] for i in order6]
-        return cls(
-            [values[i] for i in order],
-            keys,
-            [untils[i] for i in order],
-            [ids[i] for i in order],
-            [comments[i] for i in order],
-            len(v4),
-            [rows[i] for i in order],
-        )
+        keys = [aton(a) + pb[p] for a, _, p in (values[i].partition("/") for i in v4)]
+        keys += [pton(af6, a) + pb[p] for a, _, p in (values[i].partition("/") for i in v6)]
+        # Sort positions of `keys` (v4 part, then v6 part), then gather keys and source rows in that order.
+        perm = sorted(range(len(v4)), key=keys.__getitem__) + sorted(range(len(v4), len(keys)), key=keys.__getitem__)
+        keys = _gather(keys, perm)
+        order = _gather(v4 + v6, perm)
+        v4_count = len(v4)
+        if any(map(operator.eq, keys, keys[1:])):  # a value given twice: equal keys are neighbours once sorted
+            kept = _most_relevant_of_equals(keys, order, untils)
+            keys, order, v4_count = _gather(keys, kept), _gather(order, kept), bisect_right(kept, v4_count - 1)
+        return cls(keys, order, v4_count, source)
 
     def take(self, selected: Sequence[int]) -> FeedTable:
         """The rows at `selected` (ascending positions), still in feed order."""
-        v4_count = bisect_right(selected, self.v4_count - 1) if selected else 0
         return FeedTable(
-            [self.values[i] for i in selected],
-            [self.keys[i] for i in selected],
-            [self.untils[i] for i in selected],
-            [self.ids[i] for i in selected],
-            [self.comments[i] for i in selected],
-            v4_count,
-            [self.rows[i] for i in selected],
+            _gather(self.keys, selected),
+            _gather(self.order, selected),
+            bisect_right(selected, self.v4_count - 1),
+            self._source,
         )
 
     @cached_property
+    def values(self) -> list[str]:
+        return _gather(self._source.values, self.order)
+
+    @cached_property
     def texts(self) -> list[str]:
-        """Each value as firewalls write it: a bare address for a host, the CIDR otherwise."""
-        v4 = self.v4_count
-        out = [v[:-3] if v[-3:] == "/32" else v for v in self.values[:v4]]
-        return out + [v[:-4] if v[-4:] == "/128" else v for v in self.values[v4:]]
+        return _gather(self._source.texts, self.order)
+
+    @cached_property
+    def untils(self) -> list[int | None]:
+        return _gather(self._source.untils, self.order)
+
+    @cached_property
+    def ids(self) -> list[str]:
+        return _gather(self._source.ids, self.order)
+
+    @cached_property
+    def comments(self) -> list[str]:
+        return _gather(self._source.comments, self.order)
+
+    @cached_property
+    def rows(self) -> list[Any]:
+        return _gather(self._source.rows, self.order)
 
 
-def _deduplicate(*columns: list[Any]) -> tuple[list[Any], ...]:
-    values, untils = columns[0], columns[1]
-    best: dict[str, int] = {}
-    for i, value in enumerate(values):
-        seen = best.get(value)
-        if seen is None or _rank(untils[i]) > _rank(untils[seen]):
-            best[value] = i
-    kept = sorted(best.values())
-    return tuple([column[i] for i in kept] for column in columns)
+def _gather(column: Sequence[Any], positions: Sequence[int]) -> list[Any]:
+    """`[column[i] for i in positions]`, through `itemgetter` (a C loop) when there are several."""
+    if len(positions) < 2:
+        return [column[i] for i in positions]
+    return list(operator.itemgetter(*positions)(column))
+
+
+def _most_relevant_of_equals(keys: list[bytes], order: list[int], untils: Sequence[int | None]) -> list[int]:
+    """Positions to keep when sorted keys repeat: of each run of equal keys, the most relevant row."""
+    kept: list[int] = []
+    for i, key in enumerate(keys):
+        if kept and keys[kept[-1]] == key:
+            if _rank(untils[order[i]]) > _rank(untils[order[kept[-1]]]):
+                kept[-1] = i
+        else:
+            kept.append(i)
+    return kept
 
 
 def _rank(until: int | None) -> int:
@@ -312,32 +340,31 @@ def _expand(table: FeedTable, rows: range | list[int], cost: dict[int, int]) -> 
 def render_mikrotik(
     table: FeedTable, list_name: str, now: datetime, max_entries: int | None = None, timeout_step: int = 3600
 ) -> Rendered:
-    """A RouterOS script for `/import`: remove the list's entries, then add each row back.
+    """A RouterOS script for `/import`: remove the list's entries, then add each row back, IPv4 then IPv6.
 
     `timeout=` is the time left, counted from `now` rounded down to `timeout_step` seconds: never shorter than
     the real time left, and the same text for a whole step, so an unchanged feed keeps its bytes and ETag.
-    Permanent bans have no timeout (RouterOS then keeps them across reboots). Every command sits in
-    `:do {...} on-error={}` so one refused line (IPv6 disabled, a duplicate) does not abort the import."""
+    Permanent bans have no timeout (RouterOS then keeps them across reboots). The IPv6 removal comes after the
+    last IPv4 line and is wrapped in `:do {} on-error={}`: on a router without IPv6 the import then fails only
+    once every IPv4 entry is in place."""
     name = safe_name(list_name)
     rows, dropped = _choose(table, 0, len(table), max_entries)
     stamp = int(now.timestamp())
     base = stamp - stamp % max(timeout_step, 1)
     texts = _pick(table.texts, rows)
     comments = _sanitised(_pick(table.comments, rows), COMMENT_MAX["mikrotik"], _MIKROTIK_UNSAFE)
-    timeouts = [
-        "" if u is None else " timeout=" + _duration(min(u - base, MIKROTIK_MAX_TIMEOUT))
-        for u in _pick(table.untils, rows)
-    ]
+    timeouts = _timeouts(_pick(table.untils, rows), base)
     v4 = _count_below(rows, table.v4_count)
     lines = [
-        f'# vigil feed "{name}": {len(texts)} entries, {dropped} dropped',
-        f':do {{ /ip firewall address-list remove [find where list="{name}"] }} on-error={{}}',
-        f':do {{ /ipv6 firewall address-list remove [find where list="{name}"] }} on-error={{}}',
+        f'# vigil address list "{name}": {len(texts)} entries, {dropped} dropped',
+        f'/ip firewall address-list remove [find where list="{name}"]',
     ]
     for family, lo, hi in (("ip", 0, v4), ("ipv6", v4, len(texts))):
-        add = f":do {{ /{family} firewall address-list add list={name} address="
+        if family == "ipv6":
+            lines.append(f':do {{ /ipv6 firewall address-list remove [find where list="{name}"] }} on-error={{}}')
+        add = f"/{family} firewall address-list add list={name} address="
         lines += [
-            f'{add}{t}{o} comment="{c}" }} on-error={{}}' if c else f"{add}{t}{o} }} on-error={{}}"
+            f'{add}{t}{o} comment="{c}"' if c else f"{add}{t}{o}"
             for t, o, c in zip(texts[lo:hi], timeouts[lo:hi], comments[lo:hi], strict=True)
         ]
     return Rendered("mikrotik", _lines(lines), len(texts), 0, dropped)
@@ -360,10 +387,18 @@ def _day_parts() -> tuple[str, ...]:
     return tuple(parts)
 
 
-def _duration(seconds: int) -> str:
-    """RouterOS time: `1d2h3m4s`, zero parts left out."""
-    days, rest = divmod(max(seconds, 1), 86_400)
-    return (f"{days}d" if days else "") + _day_parts()[rest]
+def _timeouts(untils: list[int | None], base: int) -> list[str]:
+    """` timeout=1d2h3m4s` (RouterOS time, zero parts left out) for each end, counted from `base`; "" if none."""
+    cap = MIKROTIK_MAX_TIMEOUT
+    days = [f" timeout={d}d" if d else " timeout=" for d in range(cap // 86_400 + 1)]
+    parts = _day_parts()
+    left = [None if u is None else (u - base if u - base < cap else cap) for u in untils]
+    return ["" if r is None else days[r // 86_400] + parts[r % 86_400] for r in left]
+
+
+def duration(seconds: int) -> str:
+    """RouterOS time for a number of seconds (at least one): `1d2h3m4s`, zero parts left out."""
+    return _timeouts([max(seconds, 1)], 0)[0].removeprefix(" timeout=")
 
 
 def render_checkpoint(table: FeedTable, max_entries: int | None = None) -> Rendered:
@@ -373,7 +408,8 @@ def render_checkpoint(table: FeedTable, max_entries: int | None = None) -> Rende
     as its `first-last` range. Product `AB` is the Anti-Bot blade, the one that enforces IP indicators."""
     rows, dropped = _choose(table, 0, table.v4_count, max_entries)
     ids = _pick(table.ids, rows)
-    if _CSV_UNSAFE.search("".join(set(ids))) or _CONTROL.search("".join(set(ids))):
+    joined = "".join(ids)
+    if not joined.isprintable() or "," in joined or '"' in joined:  # ids are UUIDs: check them all at once
         ids = _sanitised(ids, 128, _CSV_UNSAFE)
     comments = _sanitised(_pick(table.comments, rows), COMMENT_MAX["checkpoint"], _CSV_UNSAFE)
     lines = [CHECKPOINT_HEADER] + [
@@ -389,22 +425,26 @@ def _range4(key: bytes) -> str:
 
 
 def render_json(table: FeedTable, name: str, max_entries: int | None = None) -> Rendered:
-    """`{"schema", "feed", "count", "dropped", "max_entries", "entries": [{"value", "until", "decision_id",
-    "comment"}]}` with one entry per line; `until` is ISO 8601 UTC, or null for a permanent ban."""
+    """`{"schema", "feed", "count", "dropped", "max_entries", "entries": [{"value", "until", "id", "comment"}]}`,
+    one entry per line; `value` is the normalised CIDR, `until` ISO 8601 UTC or null (permanent), `id` the
+    decision's id and `comment` its scenario or reason."""
     rows, dropped = _choose(table, 0, len(table), max_entries)
     values = _pick(table.values, rows)
-    untils = [_iso_json(u) for u in _pick(table.untils, rows)]
+    untils = _iso_times(_pick(table.untils, rows))
     ids = _pick(table.ids, rows)
-    if _JSON_UNSAFE.search("".join(set(ids))):
+    joined = "".join(ids)
+    if not joined.isprintable() or '"' in joined or "\\" in joined:  # ids are UUIDs: check them all at once
         ids = [json.dumps(i)[1:-1] for i in ids]
-    comments = [json.dumps(c) for c in _sanitised(_pick(table.comments, rows), COMMENT_MAX["json"], None)]
+    raw = _pick(table.comments, rows)
+    memo = {c: json.dumps(sanitise(c, COMMENT_MAX["json"])) for c in set(raw)}
+    comments = [memo[c] for c in raw]
     head = json.dumps(
         {"schema": JSON_SCHEMA, "feed": name, "count": len(values), "dropped": dropped, "max_entries": max_entries},
         separators=(",", ":"),
     )
     items = ",\n".join(
         [
-            f'{{"value":"{v}","until":{u},"decision_id":"{d}","comment":{c}}}'
+            f'{{"value":"{v}","until":{u},"id":"{d}","comment":{c}}}'
             for v, u, d, c in zip(values, untils, ids, comments, strict=True)
         ]
     )
@@ -412,22 +452,23 @@ def render_json(table: FeedTable, name: str, max_entries: int | None = None) -> 
     return Rendered("json", body.encode(), len(values), 0, dropped)
 
 
+class _DayPrefixes(dict[int, str]):
+    """Day number → `"2026-11-24T`, filled on first use (a few hundred distinct days in a million bans)."""
+
+    def __missing__(self, day: int) -> str:
+        self[day] = datetime.fromtimestamp(day * 86_400, UTC).strftime('"%Y-%m-%dT')
+        return self[day]
+
+
 @lru_cache(maxsize=1)
 def _clock_parts() -> tuple[str, ...]:
     return tuple(f'{h:02d}:{m:02d}:{s:02d}Z"' for h in range(24) for m in range(60) for s in range(60))
 
 
-@lru_cache(maxsize=4096)
-def _day_prefix(day: int) -> str:
-    return datetime.fromtimestamp(day * 86_400, UTC).strftime('"%Y-%m-%dT')
-
-
-def _iso_json(until: int | None) -> str:
-    """`"2026-11-24T10:00:00Z"` (quoted, for JSON) or `null`: a day prefix and a per-second suffix, both cached."""
-    if until is None:
-        return "null"
-    day, second = divmod(until, 86_400)
-    return _day_prefix(day) + _clock_parts()[second]
+def _iso_times(untils: list[int | None]) -> list[str]:
+    """Each end as JSON: `"2026-11-24T10:00:00Z"` (ISO 8601, UTC) or `null`."""
+    days, clock = _DayPrefixes(), _clock_parts()
+    return ["null" if u is None else days[u // 86_400] + clock[u % 86_400] for u in untils]
 
 
 # -- one entry point ----------------------------------------------------------------------------------------

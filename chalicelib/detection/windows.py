@@ -1,0 +1,365 @@
+"""Detection windows: how many events (or distinct values) a group key had within a scenario's window.
+
+Two constraints decide the semantics.
+
+1. Replay must ban what fail2ban bans: its sshd jail counts failures per address within `findtime` and bans
+   at `maxretry`, then forgets the address's failures. So in memory (replay, unit tests) the window is an
+   **exact sliding window**: at each event time t it holds the key's events in (t - W, t]; the threshold is
+   reached by the Nth event exactly; reaching it empties the key's window (as fail2ban's ban does). A leaky
+   bucket (CrowdSec's model) would not agree with fail2ban on the same file: it leaks continuously, so five
+   failures spread over nine minutes never fill a bucket of capacity 5 that leaks one per two minutes.
+   (fail2ban itself is not exact either: past `findtime` it scales its count by findtime / elapsed instead of
+   dropping old failures; the benchmark reports where that makes the two differ.)
+2. In DynamoDB, counting must be one atomic update per key per batch, shared by every Lambda container. Per-event
+   timestamps would be one item write per event, so the window is **bucketed**: W is cut into ten buckets of
+   b = W/10 (windows are whole multiples of ten seconds), each bucket a counter (`ADD`) or a string set of
+   distinct values. The count at time t is the sum of the buckets that overlap (t - W, t], the bucket holding
+   t - W included whole.
+
+Error bound of the bucketed window, for every t: exact(t, W) <= bucketed(t) <= exact(t, W + b), where
+exact(t, w) counts the events in (t - w, t]. So it never misses what the exact window catches (evaluated at the
+last event of each bucket, the value it is evaluated at), and it may count events at most b older than the
+window: a 10-minute window behaves at worst as an 11-minute one. `tests/unit/detection/test_windows.py` checks
+both with hypothesis.
+
+Batches and cooldown: a batch's events of one key are counted together. A key that reached its threshold is
+claimed for a cooldown (`claim`) so that it triggers once, in one container, until its ban would have ended or
+its window passed. `InMemoryWindows` is exact and single-process; `window_store.DynamoWindows` is the bucketed,
+shared one. Both implement `Windows`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import Protocol
+
+from chalicelib.events.model import Event
+
+BUCKETS = 10  # per window, in DynamoDB
+SAMPLE_SIZE = 5
+
+Key = str | tuple[str | None, ...]  # the source address alone, or (address, sensor, user name) parts
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    """What a window counts for one scenario: `threshold` events, or distinct `distinct(event)` values."""
+
+    name: str
+    window_seconds: int
+    threshold: int
+    distinct: Callable[[Event], str | None] | None = None
+    scheduled: bool = False  # counted at ingest, evaluated by `sweep`
+
+    @property
+    def bucket_seconds(self) -> int:
+        return bucket_seconds(self.window_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """One batch's events for one scenario, per group key, in arrival order."""
+
+    spec: WindowSpec
+    events: Mapping[Key, Sequence[Event]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reached:
+    """A key whose window reached its scenario's threshold."""
+
+    scenario: str
+    key: Key
+    count: int  # events in the window (DynamoDB, distinct scenarios: events of the key in the batch)
+    distinct: int | None
+    first_seen: datetime
+    last_seen: datetime
+    at: datetime  # when it was reached: the Nth event's time, or the sweep's
+    sample: tuple[Event, ...] = ()  # the first events of the window (up to SAMPLE_SIZE)
+
+
+class Windows(Protocol):
+    """Where windows live: in memory (exact) or in DynamoDB (bucketed, shared by containers)."""
+
+    def record(self, batch: Sequence[Counted]) -> list[Reached]:
+        """Count one batch; the keys of ingest-evaluated scenarios that reached their threshold."""
+        ...
+
+    def sweep(self, specs: Sequence[WindowSpec], now: datetime) -> list[Reached]:
+        """Evaluate at `now` the keys of these scheduled scenarios that were counted since the last sweep."""
+        ...
+
+    def claim(self, scenario: str, key: Key, at: datetime, until: datetime) -> bool:
+        """Hold `key` of `scenario` from `at` until `until`; False while an earlier claim still holds it."""
+        ...
+
+
+# Window arithmetic, pure: the bucket layout DynamoWindows uses, and the exact count it approximates.
+
+
+def bucket_seconds(window_seconds: int) -> int:
+    """The length of one of a window's ten buckets."""
+    return max(1, window_seconds // BUCKETS)
+
+
+def bucket_index(epoch: float, bucket: int) -> int:
+    """The bucket holding time `epoch` (seconds since the epoch)."""
+    return math.floor(epoch / bucket)
+
+
+def window_buckets(epoch: float, window_seconds: int) -> range:
+    """The buckets overlapping (epoch - W, epoch]: the one holding epoch - W counts whole."""
+    bucket = bucket_seconds(window_seconds)
+    return range(bucket_index(epoch - window_seconds, bucket), bucket_index(epoch, bucket) + 1)
+
+
+def exact_count(times: Iterable[float], at: float, window_seconds: float) -> int:
+    """How many of `times` fall in the sliding window (at - W, at]."""
+    start = at - window_seconds
+    return sum(1 for t in times if start < t <= at)
+
+
+def bucketed_count(counts: Mapping[int, int], at: float, window_seconds: int) -> int:
+    """The window's count from per-bucket counts, as DynamoWindows evaluates it."""
+    return sum(counts.get(index, 0) for index in window_buckets(at, window_seconds))
+
+
+def key_text(key: Key) -> str:
+    """A key as one string (DynamoDB attribute names, sets): the address, or a JSON list of the parts."""
+    if isinstance(key, str):
+        return key
+    import json  # noqa: PLC0415 - rare path (multi-part keys)
+
+    return json.dumps(list(key), separators=(",", ":"))
+
+
+def parse_key_text(text: str) -> Key:
+    """The key `key_text` wrote (an address never starts with `[`)."""
+    if not text.startswith("["):
+        return text
+    import json  # noqa: PLC0415
+
+    return tuple(json.loads(text))
+
+
+class _State:
+    """One key's exact window: its events in time order and, for distinct scenarios, the values' counts.
+
+    Eviction is lazy: a window holding fewer than `threshold` events (or values) cannot have reached it, so old
+    events are dropped only when the count could matter, which also bounds an ingest window's memory by its
+    threshold. `check` is the size at which the window is next trimmed: the threshold for ingest scenarios,
+    twice the last trimmed size for scheduled ones (evaluated by `sweep`) and distinct ones (values repeat).
+    """
+
+    __slots__ = ("check", "events", "values")
+
+    def __init__(self, distinct: bool, check: int) -> None:
+        self.events: deque[Event] = deque()
+        self.values: dict[str, int] | None = {} if distinct else None
+        self.check = check
+
+
+class InMemoryWindows:
+    """Exact sliding windows for one process: replay and unit tests.
+
+    A key reached while a claim holds it is emptied without being reported (the detector would refuse its
+    claim anyway): during an attacker's ban its failures keep reaching the threshold, and building a report for
+    each is the costliest thing replay could do.
+    """
+
+    def __init__(self) -> None:
+        self._states: dict[str, dict[Key, _State]] = {}
+        self._touched: dict[str, set[Key]] = {}
+        self._claims: dict[tuple[str, Key], datetime] = {}
+        self._specs: dict[str, WindowSpec] = {}
+
+    def record(self, batch: Sequence[Counted]) -> list[Reached]:
+        reached: list[Reached] = []
+        for counted in batch:
+            spec = counted.spec
+            states = self._states.get(spec.name)
+            if states is None:
+                states = self._states[spec.name] = {}
+                self._specs[spec.name] = spec
+            if spec.scheduled:
+                self._touched.setdefault(spec.name, set()).update(counted.events)
+                self._count_only(spec, states, counted.events)
+            elif spec.distinct is None:
+                self._count(spec, states, counted.events, reached)
+            else:
+                self._count_distinct(spec, states, counted.events, reached)
+        return reached
+
+    def _count(
+        self, spec: WindowSpec, states: dict[Key, _State], batch: Mapping[Key, Sequence[Event]], out: list[Reached]
+    ) -> None:
+        # The hot loop of replay: a million-line log sends every counted event through here, so the common
+        # case (fewer events than the threshold) is an append and a length test.
+        window = timedelta(seconds=spec.window_seconds)
+        threshold = spec.threshold
+        claims = self._claims
+        name = spec.name
+        for key, events in batch.items():
+            state = states.get(key)
+            if state is None:
+                state = states[key] = _State(False, threshold)
+            queue = state.events
+            if queue and events[0].time < queue[-1].time:
+                events = _merge(queue, None, events)  # noqa: PLW2901 - late events: counted again in order
+            for event in events:
+                queue.append(event)
+                if len(queue) < threshold:
+                    continue
+                time = event.time
+                start = time - window
+                while queue[0].time <= start:
+                    queue.popleft()
+                if len(queue) >= threshold:
+                    held = claims.get((name, key))
+                    if held is None or held <= time:
+                        out.append(_reached(name, key, queue, None, time))
+                    queue.clear()  # as fail2ban forgets a banned address's failures
+
+    def _count_only(self, spec: WindowSpec, states: dict[Key, _State], batch: Mapping[Key, Sequence[Event]]) -> None:
+        """Scheduled scenarios: keep the window (trimmed when it doubles); `sweep` evaluates it."""
+        window = timedelta(seconds=spec.window_seconds)
+        value_of = spec.distinct
+        for key, events in batch.items():
+            state = states.get(key)
+            if state is None:
+                state = states[key] = _State(value_of is not None, 2 * spec.threshold)
+            queue, values = state.events, state.values
+            if queue and events[0].time < queue[-1].time:
+                events = _merge(queue, values, events)  # noqa: PLW2901
+            for event in events:
+                if values is not None and value_of is not None:
+                    value = value_of(event)
+                    if value is None:
+                        continue
+                    values[value] = values.get(value, 0) + 1
+                queue.append(event)
+            if len(queue) >= state.check:
+                _evict(queue, values, value_of, queue[-1].time - window)
+                state.check = max(2 * len(queue), 2 * spec.threshold)
+
+    def _count_distinct(
+        self, spec: WindowSpec, states: dict[Key, _State], batch: Mapping[Key, Sequence[Event]], out: list[Reached]
+    ) -> None:
+        window = timedelta(seconds=spec.window_seconds)
+        value_of = spec.distinct
+        assert value_of is not None  # noqa: S101 - guaranteed by the caller's dispatch
+        threshold = spec.threshold
+        claims = self._claims
+        name = spec.name
+        for key, events in batch.items():
+            state = states.get(key)
+            if state is None:
+                state = states[key] = _State(True, 2 * threshold)
+            queue, values = state.events, state.values
+            assert values is not None  # noqa: S101
+            if queue and events[0].time < queue[-1].time:
+                events = _merge(queue, values, events)  # noqa: PLW2901
+            for event in events:
+                value = value_of(event)
+                if value is None:
+                    continue  # nothing to tell apart (a failure without a user name)
+                queue.append(event)
+                values[value] = values.get(value, 0) + 1
+                if len(values) < threshold and len(queue) < state.check:
+                    continue
+                time = event.time
+                _evict(queue, values, value_of, time - window)
+                state.check = max(2 * len(queue), 2 * threshold)  # trimmed again when it doubles
+                if len(values) >= threshold:
+                    held = claims.get((name, key))
+                    if held is None or held <= time:
+                        out.append(_reached(name, key, queue, len(values), time))
+                    queue.clear()
+                    values.clear()
+
+    def sweep(self, specs: Sequence[WindowSpec], now: datetime) -> list[Reached]:
+        reached: list[Reached] = []
+        for spec in specs:
+            touched = self._touched.pop(spec.name, set())
+            states = self._states.get(spec.name, {})
+            start = now - timedelta(seconds=spec.window_seconds)
+            for key in touched:
+                state = states.get(key)
+                # Fewer events (or values) than the threshold cannot have reached it: skip the trimming.
+                if state is None or len(state.events if state.values is None else state.values) < spec.threshold:
+                    continue
+                _evict(state.events, state.values, spec.distinct, start)
+                size = len(state.events) if state.values is None else len(state.values)
+                if state.events and size >= spec.threshold:
+                    held = self._claims.get((spec.name, key))
+                    if held is None or held <= now:
+                        distinct = None if state.values is None else len(state.values)
+                        reached.append(_reached(spec.name, key, state.events, distinct, now))
+                    state.events.clear()
+                    if state.values is not None:
+                        state.values.clear()
+        return reached
+
+    def claim(self, scenario: str, key: Key, at: datetime, until: datetime) -> bool:
+        held = self._claims.get((scenario, key))
+        if held is not None and held > at:
+            return False
+        self._claims[(scenario, key)] = until
+        return True
+
+    def current(self, scenario: str, key: Key) -> tuple[int, int | None]:
+        """Events and distinct values in `key`'s window at its newest event (replay's `--explain`)."""
+        spec = self._specs.get(scenario)
+        state = self._states.get(scenario, {}).get(key)
+        if spec is None or state is None or not state.events:
+            return 0, (None if spec is None or spec.distinct is None else 0)
+        start = state.events[-1].time - timedelta(seconds=spec.window_seconds)
+        _evict(state.events, state.values, spec.distinct, start)
+        return len(state.events), (None if state.values is None else len(state.values))
+
+
+def _time(event: Event) -> datetime:
+    return event.time
+
+
+def _merge(queue: deque[Event], values: dict[str, int] | None, events: Sequence[Event]) -> list[Event]:
+    """Late events (older than the window's newest): the window and the new events, to count again in order."""
+    merged = sorted([*queue, *events], key=_time)
+    queue.clear()
+    if values is not None:
+        values.clear()
+    return merged
+
+
+def _evict(
+    queue: deque[Event], values: dict[str, int] | None, value_of: Callable[[Event], str | None] | None, start: datetime
+) -> None:
+    """Drop the events at or before `start` (the window is (start, now])."""
+    while queue and queue[0].time <= start:
+        old = queue.popleft()
+        if values is not None and value_of is not None:
+            value = value_of(old)
+            if value is not None:
+                left = values[value] - 1
+                if left > 0:
+                    values[value] = left
+                else:
+                    del values[value]
+
+
+def _reached(scenario: str, key: Key, queue: deque[Event], distinct: int | None, at: datetime) -> Reached:
+    return Reached(
+        scenario=scenario,
+        key=key,
+        count=len(queue),
+        distinct=distinct,
+        first_seen=queue[0].time,
+        last_seen=queue[-1].time,
+        at=at,
+        sample=tuple(islice(queue, SAMPLE_SIZE)),
+    )
