@@ -26,6 +26,9 @@ at a ban) and, for reference, through an exact sliding window; then compares wit
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib.machinery
+import importlib.util
 import json
 import os
 import random
@@ -41,6 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 START = datetime(2026, 3, 2, tzinfo=UTC)  # spring: no year boundary, no leap day
@@ -49,9 +53,11 @@ MAXRETRY, FINDTIME = 5, 600  # fail2ban's sshd jail defaults
 SSH_SCENARIO = "ssh-bruteforce"
 
 PLAIN = re.compile(
-    r"(\w{3} [ \d]\d \d\d:\d\d:\d\d) (\S+) sshd\[\d+\]: Failed password for (?:invalid user )?(\S+) from (\S+) port (\d+)"
+    r"(\w{3} [ \d]\d \d\d:\d\d:\d\d) (\S+) sshd\[\d+\]: "
+    r"Failed password for (?:invalid user )?(\S+) from (\S+) port (\d+)"
 )
 
+PAM = "logname= uid=0 euid=0 tty=ssh ruser="
 USERS = ["admin", "test", "user", "oracle", "ubuntu", "postgres", "git", "pi", "guest", "ftpuser", "support", "deploy"]
 USERS += [f"{name}{n}" for name in ("user", "test", "admin", "dev") for n in range(1, 16)]
 NOISE = [
@@ -96,11 +102,11 @@ class Log:
             name = self.rng.choice(USERS)
             self.add(at, f"{head}Invalid user {name} from {ip} port {port}")
             self.add(at, f"{head}pam_unix(sshd:auth): check pass; user unknown")
-            self.add(at + 1, f"{head}pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost={ip}")
+            self.add(at + 1, f"{head}pam_unix(sshd:auth): authentication failure; {PAM} rhost={ip}")
             self.add(at + 2, f"{head}Failed password for invalid user {name} from {ip} port {port} ssh2")
             self.add(at + 2, f"{head}Connection closed by invalid user {name} {ip} port {port} [preauth]")
             return
-        self.add(at, f"{head}pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost={ip}  user={user}")
+        self.add(at, f"{head}pam_unix(sshd:auth): authentication failure; {PAM} rhost={ip}  user={user}")
         for n in range(tries):
             self.add(at + 2 + 2 * n, f"{head}Failed password for {user} from {ip} port {port} ssh2")
         self.add(at + 3 + 2 * tries, f"{head}Received disconnect from {ip} port {port}:11: Bye Bye [preauth]")
@@ -122,63 +128,16 @@ def generate(lines: int, seed: int) -> list[str]:
     """The auth.log, sorted by time: attackers, background, users, then noise up to `lines`."""
     rng = random.Random(seed)
     log = Log(rng)
-    pool = addresses(rng, 20_000)
-    attackers, background = pool[:1000], pool[1000:]
+    # 20,000 addresses per million lines, 5% of them attackers: a shorter log is the same mix, scaled down.
+    count = max(100, round(20_000 * lines / 1_000_000))
+    pool = addresses(rng, count)
+    attackers, background = pool[: count // 20], pool[count // 20 :]
     for number, ip in enumerate(attackers):
-        user = None if rng.random() < 0.5 else "root"
-        if number % 20 < 12:  # bursts: tens of tries, seconds apart, once to a few times
-            for _ in range(rng.randint(1, 3)):
-                at = rng.uniform(0, SPAN)
-                for _ in range(rng.randint(4, 60)):
-                    log.attempt(at, ip, user, rng.randint(1, 3))
-                    at += rng.uniform(0.5, 8)
-        elif number % 20 < 17:  # low and slow: one try every 30 to 90 minutes, all along
-            at = rng.uniform(0, 3600)
-            while at < SPAN:
-                log.attempt(at, ip, user)
-                at += rng.uniform(1800, 5400)
-        else:  # slow bots near fail2ban's rate: a try every one to four minutes for an hour or two
-            at = rng.uniform(0, SPAN - 7200)
-            end = at + rng.uniform(3600, 7200)
-            while at < end:
-                log.attempt(at, ip, "root")
-                at += rng.uniform(60, 240)
+        attack(log, number, ip)
     for number, ip in enumerate(background):
-        at = rng.uniform(0, SPAN)
-        port = rng.randint(1024, 65535)
-        head = f"sshd[{log.connection()}]: "
-        kind = number % 10
-        if kind < 4:
-            log.add(at, f"{head}Connection closed by {ip} port {port} [preauth]")
-        elif kind < 6:
-            log.add(at, f"{head}error: kex_exchange_identification: Connection closed by remote host")
-            log.add(at, f"{head}Connection closed by {ip} port {port}")
-        elif kind < 7:
-            log.add(at, f"{head}Did not receive identification string from {ip} port {port}")
-        elif kind < 8:
-            offer = "diffie-hellman-group1-sha1,diffie-hellman-group14-sha1"
-            log.add(at, f"{head}Unable to negotiate with {ip} port {port}: no matching key exchange method found. Their offer: {offer} [preauth]")
-        else:  # the odd opportunistic try: one or two, far apart
-            log.attempt(at, ip, rng.choice([None, "root"]))
-            if rng.random() < 0.3:
-                log.attempt(at + rng.uniform(900, 20000), ip, "root")
-    for day in range(3):  # real users: keys, and a mistyped password now and then
-        for hour in range(8, 19):
-            for ip, user in (("198.51.100.7", "alice"), ("198.51.100.8", "bob"), ("203.0.113.20", "carol")):
-                at = day * 86400 + hour * 3600 + rng.uniform(0, 3000)
-                pid, port = log.connection(), rng.randint(1024, 65535)
-                head = f"sshd[{pid}]: "
-                if rng.random() < 0.15:
-                    log.add(at - 5, f"{head}Failed password for {user} from {ip} port {port} ssh2")
-                    log.add(at, f"{head}Accepted password for {user} from {ip} port {port} ssh2")
-                else:
-                    log.add(at, f"{head}Accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:a2V5")
-                log.add(at, f"{head}pam_unix(sshd:session): session opened for user {user}(uid=1000) by (uid=0)")
-                log.add(at + 600, f"{head}Received disconnect from {ip} port {port}:11: disconnected by user")
-                log.add(at + 600, f"{head}Disconnected from user {user} {ip} port {port}")
-                log.add(at + 600, f"{head}pam_unix(sshd:session): session closed for user {user}")
-    sshd = len(log.records)
-    for n in range(max(0, lines - sshd)):
+        internet(log, number, ip)
+    users(log)
+    for n in range(max(0, lines - len(log.records))):
         values = {"pid": rng.randint(1000, 99999), "n": n, "ip": rng.choice(pool), "port": rng.randint(1024, 65535)}
         log.records.append((rng.uniform(0, SPAN), rng.choice(NOISE).format(**values)))
     log.records.sort(key=lambda record: record[0])
@@ -193,10 +152,79 @@ def generate(lines: int, seed: int) -> list[str]:
     return out
 
 
+def attack(log: Log, number: int, ip: str) -> None:
+    """One attacker: 60% bursts, 25% low and slow, 15% slow bots near fail2ban's rate."""
+    rng = log.rng
+    user = None if rng.random() < 0.5 else "root"
+    if number % 20 < 12:  # bursts: tens of tries, seconds apart, once to a few times
+        for _ in range(rng.randint(1, 3)):
+            at = rng.uniform(0, SPAN)
+            for _ in range(rng.randint(4, 60)):
+                log.attempt(at, ip, user, rng.randint(1, 3))
+                at += rng.uniform(0.5, 8)
+    elif number % 20 < 17:  # low and slow: one try every 30 to 90 minutes, all along
+        at = rng.uniform(0, 3600)
+        while at < SPAN:
+            log.attempt(at, ip, user)
+            at += rng.uniform(1800, 5400)
+    else:  # slow bots near fail2ban's rate: a try every one to four minutes for an hour or two
+        at = rng.uniform(0, SPAN - 7200)
+        end = at + rng.uniform(3600, 7200)
+        while at < end:
+            log.attempt(at, ip, "root")
+            at += rng.uniform(60, 240)
+
+
+def internet(log: Log, number: int, ip: str) -> None:
+    """Background: scanners that never authenticate, and the odd opportunistic password."""
+    rng = log.rng
+    at = rng.uniform(0, SPAN)
+    port = rng.randint(1024, 65535)
+    head = f"sshd[{log.connection()}]: "
+    kind = number % 10
+    if kind < 4:
+        log.add(at, f"{head}Connection closed by {ip} port {port} [preauth]")
+    elif kind < 6:
+        log.add(at, f"{head}error: kex_exchange_identification: Connection closed by remote host")
+        log.add(at, f"{head}Connection closed by {ip} port {port}")
+    elif kind < 7:
+        log.add(at, f"{head}Did not receive identification string from {ip} port {port}")
+    elif kind < 8:
+        offer = "diffie-hellman-group1-sha1,diffie-hellman-group14-sha1"
+        reason = f"no matching key exchange method found. Their offer: {offer} [preauth]"
+        log.add(at, f"{head}Unable to negotiate with {ip} port {port}: {reason}")
+    else:  # one or two tries, far apart
+        log.attempt(at, ip, rng.choice([None, "root"]))
+        if rng.random() < 0.3:
+            log.attempt(at + rng.uniform(900, 20000), ip, "root")
+
+
+def users(log: Log) -> None:
+    """Three real users over three working days: keys, and a mistyped password now and then."""
+    rng = log.rng
+    for day in range(3):
+        for hour in range(8, 19):
+            for ip, user in (("198.51.100.7", "alice"), ("198.51.100.8", "bob"), ("203.0.113.20", "carol")):
+                at = day * 86400 + hour * 3600 + rng.uniform(0, 3000)
+                port = rng.randint(1024, 65535)
+                head = f"sshd[{log.connection()}]: "
+                if rng.random() < 0.15:
+                    log.add(at - 5, f"{head}Failed password for {user} from {ip} port {port} ssh2")
+                    log.add(at, f"{head}Accepted password for {user} from {ip} port {port} ssh2")
+                else:
+                    log.add(at, f"{head}Accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:a2V5")
+                log.add(at, f"{head}pam_unix(sshd:session): session opened for user {user}(uid=1000) by (uid=0)")
+                log.add(at + 600, f"{head}Received disconnect from {ip} port {port}:11: disconnected by user")
+                log.add(at + 600, f"{head}Disconnected from user {user} {ip} port {port}")
+                log.add(at + 600, f"{head}pam_unix(sshd:session): session closed for user {user}")
+
+
 # fail2ban's jail, over the failures fail2ban-regex matched
 
 
-def fail2ban_jail(failures: Iterable[tuple[str, float]], maxretry: int = MAXRETRY, findtime: int = FINDTIME) -> set[str]:
+def fail2ban_jail(
+    failures: Iterable[tuple[str, float]], maxretry: int = MAXRETRY, findtime: int = FINDTIME
+) -> set[str]:
     """The addresses fail2ban's jail bans, as its FailManager and FailTicket decide (fail2ban 1.0).
 
     Per address: the first failure's time, the last one's and a retry count. A failure later than the last
@@ -233,7 +261,9 @@ def _cleanup(entries: dict[str, list[float]], now: float, findtime: int) -> None
         del entries[ip]
 
 
-def sliding_window(failures: Iterable[tuple[str, float]], maxretry: int = MAXRETRY, findtime: int = FINDTIME) -> set[str]:
+def sliding_window(
+    failures: Iterable[tuple[str, float]], maxretry: int = MAXRETRY, findtime: int = FINDTIME
+) -> set[str]:
     """The addresses an exact sliding window bans: maxretry failures within (t - findtime, t], reset at a ban."""
     windows: dict[str, deque[float]] = defaultdict(deque)
     banned: set[str] = set()
@@ -273,9 +303,61 @@ def run_plain(path: Path) -> dict:
     return {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu, "matches": found}
 
 
+def lines_of(path: Path) -> list[str]:
+    """The file's lines as replay reads them (binary chunks, decoded, split on newlines)."""
+    return path.read_bytes().decode("utf-8", "replace").split("\n")
+
+
+def run_parts(path: Path) -> dict:
+    """In process, CPU time, best of 3, collector off as in replay: the sshd parser alone over the file's lines,
+    then the detector alone (every shipped scenario, minute batches and sweeps) over the parsed events."""
+    from chalicelib.core.clock import FixedClock  # noqa: PLC0415 - the project, only for this runner
+    from chalicelib.detection.engine import Detector  # noqa: PLC0415
+    from chalicelib.detection.scenarios import load_defaults  # noqa: PLC0415
+    from chalicelib.detection.windows import InMemoryWindows  # noqa: PLC0415
+    from chalicelib.events.parsers import ParseContext, reset_caches  # noqa: PLC0415
+    from chalicelib.events.parsers.registry import parse_lines  # noqa: PLC0415
+
+    replay = _replay_module()
+    lines = lines_of(path)
+    parse, detect = float("inf"), float("inf")
+    gc.disable()
+    try:
+        for _ in range(3):
+            reset_caches()
+            started = time.process_time()
+            events = list(parse_lines("sshd", lines, ParseContext(year=2026)))
+            parse = min(parse, time.process_time() - started)
+            detector = Detector(load_defaults(), InMemoryWindows(), FixedClock(START))
+            started = time.process_time()
+            triggers, _ = replay.replay(events, detector)
+            detect = min(detect, time.process_time() - started)
+    finally:
+        gc.enable()
+    return {"parse": parse, "detect": detect, "events": len(events), "triggers": len(triggers)}
+
+
+def _replay_module() -> Any:
+    """scripts/replay as a module (it has no .py suffix), for its replay loop."""
+    loader = importlib.machinery.SourceFileLoader("vigil_replay", str(ROOT / "scripts" / "replay"))
+    spec = importlib.util.spec_from_loader("vigil_replay", loader)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    loader.exec_module(module)
+    return module
+
+
 def run_replay(path: Path, out: Path) -> dict:
     """scripts/replay --json in a subprocess: wall time end to end, plus its own timing after start-up."""
-    command = [sys.executable, str(ROOT / "scripts" / "replay"), str(path), "--format", "sshd", "--year", "2026", "--json"]
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "replay"),
+        str(path),
+        "--format",
+        "sshd",
+        "--year",
+        "2026",
+        "--json",
+    ]
     started = time.perf_counter()
     with out.open("w") as sink:
         done = subprocess.run(command, stdout=sink, stderr=subprocess.PIPE, text=True, check=False)
@@ -376,7 +458,17 @@ def run_crowdsec(path: Path, work: Path) -> dict:
     config.write_text(CROWDSEC_CONFIG.format(work=work, port=port))
     (work / "acquis.yaml").write_text("")
     subprocess.run(
-        ["cscli", "-c", str(config), "machines", "add", "bench", "--auto", "-f", str(work / "local_api_credentials.yaml")],
+        [
+            "cscli",
+            "-c",
+            str(config),
+            "machines",
+            "add",
+            "bench",
+            "--auto",
+            "-f",
+            str(work / "local_api_credentials.yaml"),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -390,8 +482,8 @@ def run_crowdsec(path: Path, work: Path) -> dict:
     with sqlite3.connect(work / "crowdsec.db") as db:
         alerts = db.execute("select scenario, source_ip from alerts").fetchall()
     version = subprocess.run(["crowdsec", "-version"], capture_output=True, text=True, check=False)
-    line = next((x for x in (version.stdout + version.stderr).splitlines() if "version" in x.lower()), "")
-    return {"seconds": wall, "alerts": alerts, "command": " ".join(command), "version": line.strip()}
+    line = next((x for x in (version.stdout + version.stderr).splitlines() if "version:" in x), "")
+    return {"seconds": wall, "alerts": alerts, "version": line.split("version:", 1)[-1].strip()}
 
 
 # Report
@@ -425,6 +517,7 @@ def report(log: Path, work: Path, args: argparse.Namespace, generated: float) ->
     plain = min((run_plain(log) for _ in range(3)), key=lambda r: r["seconds"])
     replays = [run_replay(log, work / "decisions.jsonl") for _ in range(3)]
     vigil = min(replays, key=lambda r: r["seconds"])
+    parts = run_parts(log)
     note = None if args.skip_external else ensure_tools()
     f2b = cs = None
     if not args.skip_external and note is None:
@@ -442,9 +535,19 @@ def report(log: Path, work: Path, args: argparse.Namespace, generated: float) ->
     print("| runner | seconds | lines/s | vs plain loop | what it does |")
     print("|---|---:|---:|---:|---|")
     rows = [
-        ("plain single-regex Python loop", plain["seconds"], f"reads the file, one regex, {plain['matches']:,} matches"),
-        ("`scripts/replay --json` end to end", vigil["seconds"], "interpreter start, full parsing, 8 scenarios, JSON out"),
+        (
+            "plain single-regex Python loop",
+            plain["seconds"],
+            f"reads the file, one regex, {plain['matches']:,} matches",
+        ),
+        (
+            "`scripts/replay --json` end to end",
+            vigil["seconds"],
+            "interpreter start, full parsing, 8 scenarios, JSON out",
+        ),
         ("`scripts/replay` after start-up", vigil["inner"], "its own timing: read, parse, detect, decide"),
+        ("  of which: sshd `parse_lines` alone", parts["parse"], f"in process, {parts['events']:,} events"),
+        ("  of which: detection alone", parts["detect"], f"in process, 8 scenarios, {parts['triggers']:,} decisions"),
     ]
     if f2b:
         rows.append(("`fail2ban-regex FILE sshd`", f2b["seconds"], f"{f2b['matched_lines']:,} lines matched"))
@@ -465,9 +568,10 @@ def report(log: Path, work: Path, args: argparse.Namespace, generated: float) ->
     print(f".venv/bin/python scripts/replay {log.name} --format sshd --year 2026 --json")
     if f2b:
         print(f"fail2ban-regex --timezone=UTC {log.name} sshd            # {f2b['version']}")
-        print(f"fail2ban-regex -o row --timezone=UTC {log.name} sshd     # the matched failures, {f2b['seconds_rows']:.1f} s")
+        rows = f"the matched failures, {f2b['seconds_rows']:.1f} s"
+        print(f"fail2ban-regex -o row --timezone=UTC {log.name} sshd     # {rows}")
     if cs:
-        print(f"{cs['command'].replace(str(log), log.name)}   # {cs['version']}")
+        print(f"crowdsec -c config.yaml -dsn file://{log.name} -type syslog -no-capi   # {cs['version']}")
     print("```")
     if note:
         print(f"\nNote: {note}")
@@ -485,7 +589,8 @@ def agreement(decisions: list[dict], failures: list[tuple[str, float]], cs: dict
     print(f"- fail2ban's sshd jail (maxretry {MAXRETRY}, findtime {FINDTIME // 60}m) bans {len(jail):,} addresses.")
     print(f"- An exact sliding window over the same failures bans {len(exact):,}.")
     print(f"- Vigil's `{SSH_SCENARIO}` bans {len(vigil):,}.")
-    print(f"- Vigil vs fail2ban's jail: {len(vigil & jail):,} in both, {len(vigil - jail)} only Vigil, {len(jail - vigil)} only fail2ban.")
+    both, only_vigil, only_jail = len(vigil & jail), len(vigil - jail), len(jail - vigil)
+    print(f"- Vigil vs fail2ban's jail: {both:,} in both, {only_vigil} only Vigil, {only_jail} only fail2ban.")
     print(f"- Vigil vs the exact window on fail2ban's matches: {len(vigil ^ exact)} differences.")
     by_ip: dict[str, list[float]] = defaultdict(list)
     for ip, at in failures:

@@ -111,7 +111,9 @@ def _context(name: str) -> LambdaContext:
 class Driver:
     """Runs schedules and queue pollers in background threads until `stop()`."""
 
-    def __init__(self, app: Any, aws: AwsClients, *, retry_backoff_seconds: int = 10) -> None:
+    def __init__(self, app: Any, aws: AwsClients, *, retry_backoff_seconds: int | None = 10,
+                 wait_seconds: int = 1) -> None:
+        self._wait = wait_seconds
         self._app = app
         self._aws = aws
         self._stop = threading.Event()
@@ -177,7 +179,7 @@ class Driver:
         got = sqs.receive_message(
             QueueUrl=url,
             MaxNumberOfMessages=min(source.batch_size, 10),
-            WaitTimeSeconds=1,
+            WaitTimeSeconds=self._wait,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
@@ -200,7 +202,8 @@ class Driver:
                 ],
             )
         for message in messages:
-            if message["MessageId"] in failed:
+            # `None`: leave the delay to the consumer (the push function backs off on its own) or to the queue.
+            if message["MessageId"] in failed and self._retry_backoff is not None:
                 sqs.change_message_visibility(
                     QueueUrl=url,
                     ReceiptHandle=message["ReceiptHandle"],

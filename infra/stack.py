@@ -25,6 +25,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -169,6 +170,7 @@ class VigilStack(cdk.Stack):
         )
         self.alarm_topic = self._alarm_topic()
         self.role = self._function_role()
+        self.geoip_city = self._geoip_city()
         self.app = self._chalice_app()
         self._patch_sam_template()
         self._grant()
@@ -272,9 +274,20 @@ class VigilStack(cdk.Stack):
         env[env_name("jwt_secret_parameter")] = secret_name(stage)
         env[env_name("mail_sender")] = self.mail_sender
         env["VIGIL_TARGET_SECRET_PREFIX"] = target_secret_prefix(stage)
+        env["VIGIL_GEOIP_CITY_DB"] = f"s3://{self.geoip_city.s3_bucket_name}/{self.geoip_city.s3_object_key}"
         env["POWERTOOLS_SERVICE_NAME"] = "vigil"
         env["POWERTOOLS_METRICS_NAMESPACE"] = "Vigil"
         return env
+
+    def _geoip_city(self) -> s3_assets.Asset:
+        """The embedded GeoLite2 City database, shipped as a CDK asset rather than inside the Lambda layer: it is
+        26 MB zipped, more than the rest of the dependencies together, and functions read it from S3 into /tmp
+        once per container (`VIGIL_GEOIP_CITY_DB`). Point that variable at a current MaxMind database to replace it."""
+        from _maxminddb_geolite2 import geolite2_database  # noqa: PLC0415 - a dev dependency, only its path is needed
+
+        asset = s3_assets.Asset(self, "GeoIpCity", path=str(geolite2_database()))
+        asset.grant_read(self.role)
+        return asset
 
     def _function_role(self) -> iam.Role:
         return iam.Role(

@@ -6,9 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from chalicelib.api.routing import RequestInfo
-from chalicelib.auth.principal import Principal
-from chalicelib.auth.sessions import Client
-from chalicelib.auth.users import Actor
+from chalicelib.auth.principal import Actor, Client, Principal
 
 
 def actor_of(principal: Principal | None, request: RequestInfo) -> Actor:

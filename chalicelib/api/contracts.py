@@ -41,6 +41,8 @@ STATUS: dict[type[e.VigilError], int] = {
     e.AccountLockedError: 423,
     e.RateLimitedError: 429,
     e.DependencyError: 503,
+    e.TargetError: 502,
+    e.TargetConfigurationError: 400,
     e.ConfigurationError: 500,
     e.InternalError: 500,
 }

@@ -56,3 +56,20 @@ def find_credentials(headers: Mapping[str, str], query: Mapping[str, str]) -> Cr
     if token:
         return Credentials(token, "query")
     return None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change (for the security log)."""
+
+    user_id: int | str | None
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class Client:
+    """The caller of a login-like route."""
+
+    ip: str
+    user_agent: str = ""

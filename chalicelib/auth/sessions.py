@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib.auth import tokens
-from chalicelib.auth.principal import Principal
+from chalicelib.auth.principal import Actor, Client, Principal
 from chalicelib.auth.security_log import SecurityEvent, SecurityLog
-from chalicelib.auth.users import Actor, Users, public
+from chalicelib.auth.users import Users, public
 from chalicelib.core.clock import Clock, epoch, iso
 from chalicelib.core.counters import CounterStore, Limit
 from chalicelib.core.errors import (
@@ -48,14 +48,6 @@ class BanIssuer(Protocol):
     """What this package needs from the decisions package."""
 
     def auto_ban(self, ip: str, reason: str, seconds: int) -> None: ...
-
-
-@dataclass(frozen=True)
-class Client:
-    """The caller of a login-like route."""
-
-    ip: str
-    user_agent: str = ""
 
 
 @dataclass(frozen=True)

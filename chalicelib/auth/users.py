@@ -7,13 +7,13 @@ Passwords are checked against the policy and hashed here; a password change or r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from chalicelib.auth import passwords
 from chalicelib.auth.passwords import PasswordHashing
 from chalicelib.auth.permissions import BUILTIN_ROLE_NAMES
+from chalicelib.auth.principal import Actor
 from chalicelib.auth.roles import Roles
 from chalicelib.auth.security_log import SecurityEvent, SecurityLog
 from chalicelib.auth.store import IdentityStore
@@ -43,15 +43,6 @@ def _sort_value(value: Any) -> tuple[int, int, str]:
     if isinstance(value, (bool, int)):
         return (0, int(value), "")
     return (value is None, 0, str(value or "").lower())
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who makes a change (for the security log)."""
-
-    user_id: int | str | None
-    ip: str | None = None
-    user_agent: str | None = None
 
 
 def normalise_email(email: str) -> str:

@@ -12,7 +12,7 @@ import threading
 import time
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.aws import AwsClients
 from chalicelib.core.clock import Clock, SystemClock
@@ -21,9 +21,6 @@ from chalicelib.core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from chalicelib.api.routing import RequestInfo
-    from chalicelib.detection.geoblocking import GeoBlocking
-    from chalicelib.detection.geozones import GeoZones
-    from chalicelib.intel.geoip import GeoLocator
     from chalicelib.auth.apikeys import ApiKeys
     from chalicelib.auth.authenticator import Authenticator
     from chalicelib.auth.guard import EdgeGuard
@@ -38,25 +35,29 @@ if TYPE_CHECKING:
     from chalicelib.core.dynamo import DynamoTable
     from chalicelib.core.idempotency import Idempotency
     from chalicelib.decisions.ioc import IocManager
+    from chalicelib.decisions.pending import PendingBans
+    from chalicelib.decisions.queries import DecisionQueries
+    from chalicelib.decisions.service import Decisions
+    from chalicelib.decisions.whitelist import Whitelist
+    from chalicelib.detection.geoblocking import GeoBlocking
+    from chalicelib.detection.geozones import GeoZones
+    from chalicelib.detection.respond import Responder
     from chalicelib.distribution.bouncers import BouncerCursors
+    from chalicelib.distribution.connectors import Connectors
+    from chalicelib.distribution.feeds.publisher import FeedOptions, FeedPublisher, FeedReader
+    from chalicelib.distribution.feeds.store import FeedState, FeedStore
     from chalicelib.distribution.jobs import SyncJobs
     from chalicelib.distribution.push import Pusher
     from chalicelib.distribution.reconcile import Reconciler
     from chalicelib.distribution.status import DeliveryStatus
     from chalicelib.distribution.targets import Targets
-    from chalicelib.distribution.feeds.publisher import FeedOptions, FeedPublisher, FeedReader
-    from chalicelib.distribution.feeds.store import FeedState, FeedStore
-    from chalicelib.decisions.pending import PendingBans
-    from chalicelib.detection.respond import Responder
     from chalicelib.events.ingest import Ingest
     from chalicelib.events.queries import EventQueries
     from chalicelib.events.retry import RetryQueue
     from chalicelib.events.sensors import Sensors
     from chalicelib.events.stats import StatsStore
     from chalicelib.events.store import EventStore
-    from chalicelib.decisions.queries import DecisionQueries
-    from chalicelib.decisions.service import Decisions
-    from chalicelib.decisions.whitelist import Whitelist
+    from chalicelib.intel.geoip import GeoLocator
     from chalicelib.ops.mailer import Mailer
     from chalicelib.ops.probes import DependencyProbes
 
@@ -133,7 +134,6 @@ class Container:
         from chalicelib.events.archive import Archive
         from chalicelib.events.batches import BatchLedger
         from chalicelib.events.ingest import Ingest
-        from chalicelib.events.retry import RetryQueue
 
         return Ingest(
             self.events,
@@ -166,11 +166,22 @@ class Container:
     # distribution
     @cached_property
     def targets(self) -> Targets:
+        from functools import partial
+
         from chalicelib.distribution.outbound import check_url
         from chalicelib.distribution.targets import CredentialStore, Targets
 
         credentials = CredentialStore(self.aws.client("secretsmanager"), self.settings.target_secret_prefix)
-        return Targets(self.table("entities"), credentials, self.clock, check_url)
+        return Targets(self.table("entities"), credentials, self.clock,
+                       partial(check_url, allow_loopback=self.settings.targets_allow_loopback))
+
+    @cached_property
+    def connector_for(self) -> Connectors:
+        """`connector_for(kind)`: the connector of a kind of target, each built once with its dependencies."""
+        from chalicelib.distribution.connectors import ConnectorDeps, Connectors
+
+        return Connectors(ConnectorDeps(clock=self.clock, aws=self.aws,
+                                        allow_loopback=self.settings.targets_allow_loopback))
 
     @cached_property
     def delivery_status(self) -> DeliveryStatus:
@@ -416,7 +427,20 @@ class Container:
     def feed_store(self) -> FeedStore:
         from chalicelib.distribution.feeds.store import FeedStore
 
-        return FeedStore(self.aws.client("s3"), self.settings.bucket)
+        s3 = self.aws.client("s3")
+
+        def sigv4_presigner() -> Any:
+            import boto3
+            from botocore.config import Config
+
+            return boto3.session.Session().client(
+                "s3",
+                region_name=s3.meta.region_name,
+                endpoint_url=s3.meta.endpoint_url,
+                config=Config(signature_version="s3v4"),
+            )
+
+        return FeedStore(s3, self.settings.bucket, sigv4_presigner)
 
     @cached_property
     def feed_state(self) -> FeedState:

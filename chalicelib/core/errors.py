@@ -5,7 +5,8 @@ contract envelope in one place (`chalicelib.api.contracts`), and a test proves e
 
     VigilError
     ├── InvalidInputError          the caller sent something we cannot accept
-    │   └── ValidationFailedError  field-level validation failures (pydantic), with one detail per field
+    │   ├── ValidationFailedError  field-level validation failures (pydantic), with one detail per field
+    │   └── TargetConfigurationError  a firewall refuses us for a reason only a person can fix
     ├── AuthenticationError        no credentials, or credentials we do not accept
     │   └── TokenExpiredError      a genuine token past its expiry
     ├── PermissionDeniedError      authenticated, but not allowed
@@ -20,6 +21,7 @@ contract envelope in one place (`chalicelib.api.contracts`), and a test proves e
     ├── AccountLockedError
     ├── RateLimitedError           carries retry-after and the limit window
     ├── DependencyError            an AWS service or a peer did not answer as it should
+    │   └── TargetError            a firewall did not do what was asked; may pass (retry later)
     ├── ConfigurationError         a setting is missing or wrong (raised at start-up)
     └── InternalError              a bug: something we did not expect (the details stay in the log)
 """
@@ -156,6 +158,18 @@ class RateLimitedError(VigilError):
 
 class DependencyError(VigilError):
     code = "DEPENDENCY_ERROR"
+
+
+class TargetError(DependencyError):
+    """A target (firewall, WAF, webhook) did not do what was asked, for a reason that may pass."""
+
+    code = "TARGET_ERROR"
+
+
+class TargetConfigurationError(InvalidInputError):
+    """A target refuses us for a reason only a person can fix (credentials, host key, rights, address)."""
+
+    code = "TARGET_CONFIGURATION_ERROR"
 
 
 class ConfigurationError(VigilError):

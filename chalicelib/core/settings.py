@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     default_ban_seconds: int = Field(4 * 3600, gt=0)
     index_staleness_seconds: float = Field(5.0, ge=0)
 
+    # Distribution. Loopback webhook targets: only for tests and the local platform (on Lambda, loopback is the
+    # runtime's own API).
+    targets_allow_loopback: bool = False
+
     # Ingest.
     ingest_trusted_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list)
     ingest_auto_register: bool = True
@@ -84,6 +88,14 @@ class Settings(BaseSettings):
     events_retention_days: int = Field(30, gt=0, le=3650)
     sensor_active_seconds: int = Field(900, gt=0)
     pending_review_days: int = Field(7, gt=0, le=365)
+
+    # Detection (chalicelib/detection/window_store.py): how many items one window bucket is spread over (every
+    # container must agree), how many ADD clauses one UpdateItem carries (DynamoDB: 250 fit its 4 KB; the local
+    # emulator, moto, parses expressions recursively and needs fewer, or a deeper stack), and how far the minute
+    # sweep looks back for the keys that ingest counted.
+    detection_shards: int = Field(4, ge=1, le=64)
+    detection_update_clauses: int = Field(250, ge=10, le=250)
+    detection_sweep_lookback_minutes: int = Field(3, ge=1, le=60)
 
     # Geography: GeoIP databases (a local path or s3://bucket/key; unset = the embedded GeoLite2 City) and how
     # long ingest may use the geo-zone policy and geoblocking rules before reading them again.

@@ -69,7 +69,9 @@ class IocManager:
                 tags=item.tags,
                 alert_ids=(item.alert_id,) if item.alert_id else (),
                 note=item.note,
-                force=allow_broad,
+                # Seed 003's `force` overwrites an existing IOC; from an administrator it also lifts the breadth
+                # limit and the self-ban guard, as `force` does on the other contracts.
+                force=item.force and allow_broad,
                 on_existing="overwrite" if item.force else "merge",
                 caller_ip=caller_ip,
             )

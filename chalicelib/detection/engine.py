@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from chalicelib.core.clock import Clock, iso
@@ -26,7 +26,9 @@ from chalicelib.detection.scenarios import ECHO_SOURCES, FieldMatch, Scenario
 from chalicelib.detection.windows import Counted, Key, Reached, Windows, WindowSpec, bucket_seconds
 from chalicelib.events.model import Event
 
-TEXT_ATTRIBUTES = frozenset({"username", "hostname", "service", "kind", "log_type", "severity", "rule_id", "uri", "message"})
+TEXT_ATTRIBUTES = frozenset(
+    {"username", "hostname", "service", "kind", "log_type", "severity", "rule_id", "uri", "message"}
+)
 SHAPE_FIELDS = frozenset({"kind", "service", "log_type"})  # with `fields.*`: what an event's memoised shape holds
 MEMO_SIZE = 4096
 PERMANENT_HOLD_SECONDS = 30 * 86400  # how long a permanent ban's trigger holds its key (a claim needs an end)
@@ -208,15 +210,32 @@ class Detector:
 
     def observe(self, events: Sequence[Event]) -> list[Trigger]:
         """Count one batch; the triggers of ingest-evaluated scenarios it completed, in time order."""
-        # Replay's hot loop. Per event: one memo lookup on its shape gives the groups whose static checks it
-        # passes (most events concern none); per such group, one key and one list append.
+        batches, ordered = self._group(events)
+        counted = []
+        for group, keys in zip(self._groups, batches, strict=True):
+            if keys is None:
+                continue
+            if not ordered:  # the windows read each key's events in time order
+                for found in keys.values():
+                    found.sort(key=_time)
+            counted += [Counted(rule.spec, keys) for rule in group.rules]
+        if not counted:
+            return []
+        return self._triggers(self._windows.record(counted))
+
+    def _group(self, events: Sequence[Event]) -> tuple[list[dict[Key, list[Event]] | None], bool]:
+        """Each filter group's events per key, and whether the counted events came in time order."""
+        # Replay's hot loop. Per event: its kind first, then one memo lookup on its shape gives the groups whose
+        # static checks it passes; per such group, one key and one list append.
         batches: list[dict[Key, list[Event]] | None] = [None] * len(self._groups)
         memo = self._memo
+        kinds = self._by_kind
         last: datetime | None = None
         ordered = True
         for event in events:
-            fields = event.fields
-            shape = memo.get((event.kind, event.service, event.log_type, id(fields)))
+            if event.kind not in kinds:  # a kind no scenario counts (probes, successes): one set lookup
+                continue
+            shape = memo.get((event.kind, event.service, event.log_type, id(event.fields)))
             groups = shape[1] if shape is not None else self._classify(event)
             if not groups:
                 continue
@@ -237,17 +256,7 @@ class Detector:
                     keys[key] = [event]
                 else:
                     found.append(event)
-        counted = []
-        for group, keys in zip(self._groups, batches, strict=True):
-            if keys is None:
-                continue
-            if not ordered:  # the windows read each key's events in time order
-                for found in keys.values():
-                    found.sort(key=_time)
-            counted += [Counted(rule.spec, keys) for rule in group.rules]
-        if not counted:
-            return []
-        return self._triggers(self._windows.record(counted))
+        return batches, ordered
 
     def _classify(self, event: Event) -> tuple[_Group, ...]:
         """The groups whose static checks `event` passes, memoised on its shape."""

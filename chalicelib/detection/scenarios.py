@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from chalicelib.core.errors import FieldProblem, InvalidInputError, ValidationFailedError
 from chalicelib.decisions.ttl import parse_ttl
-from chalicelib.events.model import KINDS, LOG_TYPES, SEVERITIES
+from chalicelib.events.model import KINDS, LOG_TYPES
 
 DEFAULTS_PATH = Path(__file__).parent / "defaults" / "scenarios.yaml"
 
@@ -93,7 +93,9 @@ class FieldMatch(_Model):
 
     @model_validator(mode="after")
     def _one_operator(self) -> FieldMatch:
-        given = [name for name in ("equals", "in_", "not_equals", "not_in", "present") if getattr(self, name) is not None]
+        given = [
+            name for name in ("equals", "in_", "not_equals", "not_in", "present") if getattr(self, name) is not None
+        ]
         if len(given) != 1:
             raise ValueError("give exactly one of equals, in, not_equals, not_in, present")
         return self
@@ -238,9 +240,9 @@ class Scenario(_Model):
             raise ValueError(f"threshold.distinct {distinct!r} is also in group_by: each group has one value of it")
         if self.action == "alert" and self.recidivism is not None:
             raise ValueError("an alert has no duration to grow: remove recidivism or use ban/pending")
-        if self.recidivism is not None and self.duration_seconds is not None:
-            if self.recidivism.max_seconds < self.duration_seconds:
-                raise ValueError("recidivism.max_duration is shorter than duration")
+        duration = self.duration_seconds
+        if self.recidivism is not None and duration is not None and self.recidivism.max_seconds < duration:
+            raise ValueError("recidivism.max_duration is shorter than duration")
         return self
 
     @cached_property

@@ -16,11 +16,12 @@ Two constraints decide the semantics.
    distinct values. The count at time t is the sum of the buckets that overlap (t - W, t], the bucket holding
    t - W included whole.
 
-Error bound of the bucketed window, for every t: exact(t, W) <= bucketed(t) <= exact(t, W + b), where
-exact(t, w) counts the events in (t - w, t]. So it never misses what the exact window catches (evaluated at the
-last event of each bucket, the value it is evaluated at), and it may count events at most b older than the
-window: a 10-minute window behaves at worst as an 11-minute one. `tests/unit/detection/test_windows.py` checks
-both with hypothesis.
+Error bound of the bucketed window, for every t and the events up to t: exact(t, W) <= bucketed(t) <=
+exact(t, W + b), where exact(t, w) counts the events in (t - w, t]. So it never misses what the exact window
+catches (DynamoWindows evaluates a batch at the last event of each bucket it touched, and any later time in a
+bucket still holds every event the window held at an earlier one), and it may count events at most b older
+than the window: a 10-minute window behaves at worst as an 11-minute one. `tests/unit/detection/
+test_windows.py` checks both with hypothesis.
 
 Batches and cooldown: a batch's events of one key are counted together. A key that reached its threshold is
 claimed for a cooldown (`claim`) so that it triggers once, in one container, until its ban would have ended or
@@ -167,15 +168,16 @@ class _State:
 class InMemoryWindows:
     """Exact sliding windows for one process: replay and unit tests.
 
-    A key reached while a claim holds it is emptied without being reported (the detector would refuse its
-    claim anyway): during an attacker's ban its failures keep reaching the threshold, and building a report for
-    each is the costliest thing replay could do.
+    While a claim holds a key (its ban or alert cooldown), the key's events are not counted and its window
+    starts empty when the hold ends. In production the ban stops those events at the firewall; a replayed log
+    was written without the ban, and counting its banned attacker's lines would only re-reach a threshold
+    whose trigger the claim refuses anyway.
     """
 
     def __init__(self) -> None:
         self._states: dict[str, dict[Key, _State]] = {}
         self._touched: dict[str, set[Key]] = {}
-        self._claims: dict[tuple[str, Key], datetime] = {}
+        self._claims: dict[str, dict[Key, datetime]] = {}
         self._specs: dict[str, WindowSpec] = {}
 
     def record(self, batch: Sequence[Counted]) -> list[Reached]:
@@ -185,6 +187,7 @@ class InMemoryWindows:
             states = self._states.get(spec.name)
             if states is None:
                 states = self._states[spec.name] = {}
+                self._claims[spec.name] = {}
                 self._specs[spec.name] = spec
             if spec.scheduled:
                 self._touched.setdefault(spec.name, set()).update(counted.events)
@@ -202,15 +205,20 @@ class InMemoryWindows:
         # case (fewer events than the threshold) is an append and a length test.
         window = timedelta(seconds=spec.window_seconds)
         threshold = spec.threshold
-        claims = self._claims
+        claims = self._claims[spec.name]
         name = spec.name
-        for key, events in batch.items():
+        for key, listed in batch.items():
+            events = listed
+            if claims and (held := claims.get(key)) is not None:
+                events = _after(claims, key, held, listed)
+                if not events:
+                    continue
             state = states.get(key)
             if state is None:
                 state = states[key] = _State(False, threshold)
             queue = state.events
             if queue and events[0].time < queue[-1].time:
-                events = _merge(queue, None, events)  # noqa: PLW2901 - late events: counted again in order
+                events = _merge(queue, None, events)
             for event in events:
                 queue.append(event)
                 if len(queue) < threshold:
@@ -220,22 +228,26 @@ class InMemoryWindows:
                 while queue[0].time <= start:
                     queue.popleft()
                 if len(queue) >= threshold:
-                    held = claims.get((name, key))
-                    if held is None or held <= time:
-                        out.append(_reached(name, key, queue, None, time))
+                    out.append(_reached(name, key, queue, None, time))
                     queue.clear()  # as fail2ban forgets a banned address's failures
 
     def _count_only(self, spec: WindowSpec, states: dict[Key, _State], batch: Mapping[Key, Sequence[Event]]) -> None:
         """Scheduled scenarios: keep the window (trimmed when it doubles); `sweep` evaluates it."""
         window = timedelta(seconds=spec.window_seconds)
         value_of = spec.distinct
-        for key, events in batch.items():
+        claims = self._claims[spec.name]
+        for key, listed in batch.items():
+            events = listed
+            if claims and (held := claims.get(key)) is not None:
+                events = _after(claims, key, held, listed)
+                if not events:
+                    continue
             state = states.get(key)
             if state is None:
                 state = states[key] = _State(value_of is not None, 2 * spec.threshold)
             queue, values = state.events, state.values
             if queue and events[0].time < queue[-1].time:
-                events = _merge(queue, values, events)  # noqa: PLW2901
+                events = _merge(queue, values, events)
             for event in events:
                 if values is not None and value_of is not None:
                     value = value_of(event)
@@ -252,18 +264,23 @@ class InMemoryWindows:
     ) -> None:
         window = timedelta(seconds=spec.window_seconds)
         value_of = spec.distinct
-        assert value_of is not None  # noqa: S101 - guaranteed by the caller's dispatch
+        assert value_of is not None
         threshold = spec.threshold
-        claims = self._claims
+        claims = self._claims[spec.name]
         name = spec.name
-        for key, events in batch.items():
+        for key, listed in batch.items():
+            events = listed
+            if claims and (held := claims.get(key)) is not None:
+                events = _after(claims, key, held, listed)
+                if not events:
+                    continue
             state = states.get(key)
             if state is None:
                 state = states[key] = _State(True, 2 * threshold)
             queue, values = state.events, state.values
-            assert values is not None  # noqa: S101
+            assert values is not None
             if queue and events[0].time < queue[-1].time:
-                events = _merge(queue, values, events)  # noqa: PLW2901
+                events = _merge(queue, values, events)
             for event in events:
                 value = value_of(event)
                 if value is None:
@@ -276,9 +293,7 @@ class InMemoryWindows:
                 _evict(queue, values, value_of, time - window)
                 state.check = max(2 * len(queue), 2 * threshold)  # trimmed again when it doubles
                 if len(values) >= threshold:
-                    held = claims.get((name, key))
-                    if held is None or held <= time:
-                        out.append(_reached(name, key, queue, len(values), time))
+                    out.append(_reached(name, key, queue, len(values), time))
                     queue.clear()
                     values.clear()
 
@@ -296,7 +311,7 @@ class InMemoryWindows:
                 _evict(state.events, state.values, spec.distinct, start)
                 size = len(state.events) if state.values is None else len(state.values)
                 if state.events and size >= spec.threshold:
-                    held = self._claims.get((spec.name, key))
+                    held = self._claims[spec.name].get(key)
                     if held is None or held <= now:
                         distinct = None if state.values is None else len(state.values)
                         reached.append(_reached(spec.name, key, state.events, distinct, now))
@@ -306,10 +321,11 @@ class InMemoryWindows:
         return reached
 
     def claim(self, scenario: str, key: Key, at: datetime, until: datetime) -> bool:
-        held = self._claims.get((scenario, key))
+        claims = self._claims.setdefault(scenario, {})
+        held = claims.get(key)
         if held is not None and held > at:
             return False
-        self._claims[(scenario, key)] = until
+        claims[key] = until
         return True
 
     def current(self, scenario: str, key: Key) -> tuple[int, int | None]:
@@ -325,6 +341,16 @@ class InMemoryWindows:
 
 def _time(event: Event) -> datetime:
     return event.time
+
+
+def _after(claims: dict[Key, datetime], key: Key, held: datetime, events: Sequence[Event]) -> Sequence[Event]:
+    """The events of a held key at or after the end of its hold."""
+    if events[0].time >= held:
+        del claims[key]  # the hold is over: forget it, so the claims stay as few as the keys held
+        return events
+    if events[-1].time < held:
+        return ()
+    return [event for event in events if event.time >= held]
 
 
 def _merge(queue: deque[Event], values: dict[str, int] | None, events: Sequence[Event]) -> list[Event]:

@@ -116,10 +116,10 @@ def address_refusal(address: IPAddress, *, allow_private: bool, allow_loopback: 
         return "a multicast or broadcast address"
     if address.is_link_local or address == _METADATA_V6:
         return "a link-local address (where the instance metadata service lives)"
+    if address.is_loopback:  # before "reserved": ::1 lies in the reserved ::/8
+        return None if allow_loopback else "a loopback address"
     if address.is_reserved or (isinstance(address, ipaddress.IPv6Address) and address.is_site_local):
         return "a reserved address"
-    if address.is_loopback:
-        return None if allow_loopback else "a loopback address"
     if address.is_global:
         return None
     if allow_private:
@@ -151,6 +151,17 @@ class _Parts:
     path: str
 
 
+def _ascii_host(hostname: str) -> str:
+    """The host as DNS, TLS and the Host header see it (IDNA for international names); "" when invalid."""
+    host = hostname.rstrip(".")
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
+
+
 def _parse(url: str, *, allow_private: bool) -> _Parts:
     def refuse(why: str) -> TargetConfigurationError:
         return TargetConfigurationError(f"refusing the URL: {why}", details={"reason": "url"})
@@ -169,9 +180,9 @@ def _parse(url: str, *, allow_private: bool) -> _Parts:
         raise refuse("user-info (user:password@) is not allowed")
     if split.fragment:
         raise refuse("fragments are not allowed")
-    host = (split.hostname or "").rstrip(".")
+    host = _ascii_host(split.hostname or "")
     if not host:
-        raise refuse("it has no host")
+        raise refuse("it has no host, or no valid one")
     try:
         explicit = split.port
     except ValueError:

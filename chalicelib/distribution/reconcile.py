@@ -11,14 +11,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import ipaddress
+
 from chalicelib.core.clock import Clock
-from chalicelib.core.errors import VigilError
+from chalicelib.core.errors import TargetConfigurationError, VigilError
 from chalicelib.decisions.queries import DecisionQueries
-from chalicelib.distribution.connectors.base import Connector, Delta, Entry, TargetConfigurationError
+from chalicelib.distribution.connectors import reconcilable
+from chalicelib.distribution.connectors.base import Connector, Delta, Entry
 from chalicelib.distribution.status import DeliveryStatus
 from chalicelib.distribution.targets import TargetRecord, Targets, wanted_entries
 
-NOT_RECONCILED = frozenset({"webhook"})
+
+def drift(desired: dict[str, Entry], actual: set[str]) -> Delta:
+    """What to add and remove, judged by the addresses covered rather than by exact text: nftables merges
+    neighbouring bans into one interval (two /32s become a /31), which is no drift at all."""
+    def networks(values: object) -> dict[int, list]:
+        by_family: dict[int, list] = {4: [], 6: []}
+        for value in values:  # type: ignore[attr-defined]
+            network = ipaddress.ip_network(value, strict=False)
+            by_family[network.version].append(network)
+        return {v: list(ipaddress.collapse_addresses(n)) for v, n in by_family.items()}
+
+    have = networks(actual)
+    want = networks(desired)
+
+    def covered(value: str, pool: dict[int, list]) -> bool:
+        network = ipaddress.ip_network(value, strict=False)
+        return any(network.subnet_of(block) for block in pool[network.version])  # type: ignore[arg-type]
+
+    add = tuple(desired[v] for v in sorted(desired) if not covered(v, have))
+    remove = tuple(Entry(v) for v in sorted(actual) if not covered(v, want))
+    return Delta(add, remove)
 
 
 class Reconciler:
@@ -37,8 +60,8 @@ class Reconciler:
         for target in self._targets.push_targets():
             if target_ids is not None and target.id not in target_ids:
                 continue
-            if target.kind in NOT_RECONCILED:
-                results[target.id] = {"skipped": "webhook targets cannot be read back"}
+            if not reconcilable(target.kind):
+                results[target.id] = {"skipped": f"{target.kind} targets cannot be read back"}
                 continue
             results[target.id] = self._one(target, wanted_entries(target, in_force))
         return results
@@ -48,9 +71,7 @@ class Reconciler:
         connector = self._connector_for(target.kind)
         ready = self._targets.ready(target)
         try:
-            actual = connector.current(ready)
-            delta = Delta(tuple(desired[v] for v in sorted(desired.keys() - actual)),
-                          tuple(Entry(v) for v in sorted(actual - desired.keys())))
+            delta = drift(desired, connector.current(ready))
             if delta:
                 connector.apply(ready, delta)
         except VigilError as exc:

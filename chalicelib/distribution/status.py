@@ -34,7 +34,8 @@ class DeliveryStatus:
     def failed(self, target_id: str, *, message: str, retryable: bool, waiting: int, now: datetime) -> None:
         self._t.update(
             self._key(target_id),
-            "SET last_error = :e, last_error_at = :now, connected = :no, retryable = :r ADD pending :w, failures :one",
+            # `pending` is the backlog of the last failed delivery (retries of one delta must not add up).
+            "SET last_error = :e, last_error_at = :now, connected = :no, retryable = :r, pending = :w ADD failures :one",
             values={":e": message[:500], ":now": iso(now), ":no": False, ":r": retryable, ":w": waiting, ":one": 1},
         )
 

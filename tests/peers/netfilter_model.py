@@ -25,6 +25,7 @@ entry is fine, /0 and timeouts over 2147483 are refused, `maxelem` is enforced (
 
 from __future__ import annotations
 
+import bisect
 import copy
 import ipaddress
 import json
@@ -140,7 +141,7 @@ class NftModel:
         elif words[:3] == ["flush", "chain", "inet"]:
             self._chain(words[3], words[4]).clear()
         elif words[:3] == ["add", "rule", "inet"]:
-            referenced = line.split("@", 1)[1].split()[0]
+            referenced = line.split("@", 1)[1].split(maxsplit=1)[0]
             if referenced not in self._table(words[3]).sets:
                 raise ScriptError(f"Could not process rule: No such file or directory: set {referenced}")
             self._chain(words[3], words[4]).append(" ".join(words[5:]))
@@ -163,8 +164,10 @@ class NftModel:
         timeout = int(match["timeout"]) if match["timeout"] else None
         if timeout is not None and timeout >= 100_000_000:
             raise ScriptError("value too large")
-        elements = nft_set.elements
-        exact = next((e for e in elements if e.first == first and e.last == last), None)
+        elements = nft_set.elements  # sorted by first address and disjoint, so neighbours are found by bisection
+        index = bisect.bisect_right(elements, first, key=lambda e: e.first)
+        before = elements[index - 1] if index else None
+        exact = before if before is not None and (before.first, before.last) == (first, last) else None
         if verb == "delete":
             if exact is None:
                 raise ScriptError("element does not exist")
@@ -177,16 +180,23 @@ class NftModel:
             self._readded.add((id(nft_set), first, last))
             exact.timeout, exact.expires_at = timeout, expires
             return
-        if any(e.first <= first and e.last >= last for e in elements):
-            return
-        touching = [e for e in elements if e.first <= last + 1 and e.last >= first - 1]
+        if before is not None and before.last >= last:
+            return  # inside a wider element: absorbed
+        low = index - 1 if before is not None and before.last >= first - 1 else index
+        high = index
+        while high < len(elements) and elements[high].first <= last + 1:
+            high += 1
+        touching = elements[low:high]
         new = Interval(first, last, timeout, expires)
         # Why the lowest start wins: nft 1.0.6 kept the attributes of the element that starts first.
         keeper = min([*touching, new], key=lambda e: (e.first, -e.last, e is new))
-        merged = Interval(min(first, *(e.first for e in touching)) if touching else first,
-                          max(last, *(e.last for e in touching)) if touching else last,
-                          keeper.timeout, keeper.expires_at)
-        nft_set.elements = sorted([e for e in elements if e not in touching] + [merged], key=lambda e: e.first)
+        merged = Interval(
+            min(first, *(e.first for e in touching)) if touching else first,
+            max(last, *(e.last for e in touching)) if touching else last,
+            keeper.timeout,
+            keeper.expires_at,
+        )
+        elements[low:high] = [merged]
 
     def _table(self, name: str) -> NftTable:
         if name not in self.tables:
@@ -238,6 +248,8 @@ class IpsetModel:
         self.sets: dict[str, Ipset] = {}
 
     def restore(self, text: str) -> Result:
+        for found in self.sets.values():
+            self._expire(found)
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
@@ -280,7 +292,6 @@ class IpsetModel:
             return "The value of the CIDR parameter of the IP address is invalid"
         if (network.version == 6) != (found.family == "inet6"):
             return "Syntax error: cannot parse the address as the set's family"
-        self._expire(found)
         if words[0] == "del":
             found.entries.pop(network, None)
             return None

@@ -20,6 +20,7 @@ What runs an accepted command is a backend:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -114,7 +115,7 @@ class KernelBackend:
     name = "kernel"
 
     def __init__(self) -> None:
-        self._holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])  # noqa: S607
+        self._holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
         own = os.readlink("/proc/self/ns/net")
         deadline = time.monotonic() + 5
         # Why wait: until unshare has run, the holder is still in *our* namespace, and a command entering it
@@ -129,8 +130,8 @@ class KernelBackend:
     def available() -> bool:
         if os.geteuid() != 0 or not all(shutil.which(t) for t in ("nft", "ipset", "unshare", "nsenter")):
             return False
-        probe = subprocess.run(  # noqa: S603
-            ["unshare", "--net", "sh", "-c", "nft list ruleset && ipset list -n"],  # noqa: S607
+        probe = subprocess.run(
+            ["unshare", "--net", "sh", "-c", "nft list ruleset && ipset list -n"],
             capture_output=True,
             check=False,
             timeout=10,
@@ -146,8 +147,8 @@ class KernelBackend:
             argv = ["ipset", "restore", "-exist"]
         else:
             argv = ["ipset", "save", match[1]]
-        done = subprocess.run(  # noqa: S603
-            ["nsenter", "-t", str(self._holder.pid), "-n", *argv],  # noqa: S607
+        done = subprocess.run(
+            ["nsenter", "-t", str(self._holder.pid), "-n", *argv],
             input=stdin,
             capture_output=True,
             text=True,
@@ -195,16 +196,24 @@ class _Server(paramiko.ServerInterface):
 class SshFirewallPeer:
     """The SSH server. `backend` is a `KernelBackend` or a `ModelBackend`."""
 
-    def __init__(self, backend: Backend, authorized_key: paramiko.PKey, *, username: str = "vigil") -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        authorized_key: paramiko.PKey,
+        *,
+        username: str = "vigil",
+        host_key: paramiko.PKey | None = None,
+    ) -> None:
         self.backend = backend
         self.authorized_key = authorized_key
         self.username = username
-        self.host_key = new_key()
+        self.host_key = host_key or new_key()
         self.executed: list[Executed] = []
         self.refused: list[str] = []
         self.auth_attempts = 0
         self.port = 0
         self._socket: socket.socket | None = None
+        self._thread: threading.Thread | None = None
         self._transports: list[paramiko.Transport] = []
         self._lock = threading.Lock()
 
@@ -227,13 +236,20 @@ class SshFirewallPeer:
         listener.listen(16)
         self.port = listener.getsockname()[1]
         self._socket = listener
-        threading.Thread(target=self._accept, name="ssh-firewall-peer", daemon=True).start()
+        self._thread = threading.Thread(target=self._accept, name="ssh-firewall-peer", daemon=True)
+        self._thread.start()
         return self
 
     def stop(self) -> None:
         if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+            listener, self._socket = self._socket, None
+            # Why shutdown first: close() alone does not wake a thread blocked in accept() on Linux, and that
+            # thread would go on answering on the old port.
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
         for transport in self._transports:
             transport.close()
         self._transports.clear()
@@ -251,6 +267,9 @@ class SshFirewallPeer:
                 connection, _ = listener.accept()
             except OSError:
                 return
+            if self._socket is not listener:
+                connection.close()
+                return
             transport = paramiko.Transport(connection)
             transport.set_log_channel("tests.peers.ssh")  # quiet: clients hanging up is normal here
             transport.add_server_key(self.host_key)
@@ -261,16 +280,21 @@ class SshFirewallPeer:
                 transport.close()  # the client hung up, e.g. after refusing our host key
 
     def serve_exec(self, channel: paramiko.Channel, command: str) -> None:
+        chunks = []
         try:
-            stdin = b""
             while chunk := channel.recv(65536):
-                stdin += chunk
-            status, out, err = self.execute(command, stdin.decode())
+                chunks.append(chunk)
+        except (EOFError, OSError, paramiko.SSHException):
+            channel.close()
+            return  # the client went away before sending everything: nothing runs
+        status, out, err = self.execute(command, b"".join(chunks).decode())
+        try:
             channel.sendall(out.encode())
             channel.sendall_stderr(err.encode())
             channel.send_exit_status(status)
-        finally:
             channel.close()
+        except (EOFError, OSError, paramiko.SSHException):
+            return  # the client hung up early (a timeout on its side); the command has run, as on a real host
 
     def execute(self, command: str, stdin: str) -> Result:
         """Check a command and its script against the grammar; run it on the backend only if both pass."""

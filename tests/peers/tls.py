@@ -72,8 +72,6 @@ def make_certificates(directory: Path, common_name: str = "vigil-test-peer") -> 
     cert_pem = leaf.public_bytes(serialization.Encoding.PEM).decode()
     cert_file.write_text(cert_pem)
     key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return Certificates(ca.public_bytes(serialization.Encoding.PEM).decode(), cert_pem, cert_file, key_file)

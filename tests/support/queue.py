@@ -24,3 +24,24 @@ def drain(aws: Any, queue_name: str) -> list[dict[str, Any]]:
 def changes(aws: Any, queue_name: str) -> list[dict[str, Any]]:
     """The changes of every message, flattened."""
     return [change for body in drain(aws, queue_name) for change in body["changes"]]
+
+
+def deliver(aws: Any, queue_name: str, handler_name: str, *, rounds: int = 20) -> int:
+    """Hand every message on a queue to an app's `@app.on_sqs_message` handler, as Lambda's poller would
+    (failed messages stay on the queue); returns the number of messages handed over."""
+    import app  # noqa: PLC0415
+
+    from devstack.driver import Driver  # noqa: PLC0415
+
+    driver = Driver(app.app, aws, retry_backoff_seconds=None, wait_seconds=0)
+    source = next(s for s in driver.queues() if s.name == handler_name)
+    sqs = aws.client("sqs")
+    url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    handled = 0
+    for _ in range(rounds):
+        count = driver.deliver(sqs, url, arn, getattr(app, handler_name), source)
+        if count == 0:
+            break
+        handled += count
+    return handled

@@ -7,11 +7,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+
+class Schema(BaseModel):
+    """Validators are built on first use, not at import: a cold start declares a hundred models and uses few."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
 STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 HONEYPOT = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
 
-class Honeypot(BaseModel):
+class Honeypot(Schema):
     """Fields no human fills in (they are hidden in forms); bots do."""
 
     model_config = HONEYPOT
@@ -47,13 +54,13 @@ class Registration(Honeypot):
     full_name: str = Field("", max_length=200)
 
 
-class TokenOut(BaseModel):
+class TokenOut(Schema):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
 
 
-class UserOut(BaseModel):
+class UserOut(Schema):
     id: int
     email: str
     full_name: str | None = None
@@ -72,7 +79,7 @@ class LoginOut(TokenOut):
     user: UserOut
 
 
-class UserCreate(BaseModel):
+class UserCreate(Schema):
     model_config = STRICT
     email: str = Field(max_length=254)
     password: str = Field(min_length=1, max_length=1024)
@@ -81,7 +88,7 @@ class UserCreate(BaseModel):
     is_active: bool = True
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(Schema):
     model_config = STRICT
     email: str | None = Field(None, max_length=254)
     full_name: str | None = Field(None, max_length=200)
@@ -89,14 +96,14 @@ class UserUpdate(BaseModel):
     is_active: bool | None = None
 
 
-class PasswordReset(BaseModel):
+class PasswordReset(Schema):
     """Admin reset: set `password`, or leave it out to email the user a reset code."""
 
     model_config = STRICT
     password: str | None = Field(None, min_length=1, max_length=1024)
 
 
-class PasswordChange(BaseModel):
+class PasswordChange(Schema):
     model_config = STRICT
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: str = Field(min_length=1, max_length=1024)
@@ -106,13 +113,13 @@ class ForgotPassword(Honeypot):
     email: str = Field(max_length=254)
 
 
-class ResetWithCode(BaseModel):
+class ResetWithCode(Schema):
     model_config = STRICT
     token: str = Field(min_length=10, max_length=200)
     password: str = Field(min_length=1, max_length=1024)
 
 
-class UserPageQuery(BaseModel):
+class UserPageQuery(Schema):
     """Seed 004's list parameters."""
 
     model_config = ConfigDict(extra="forbid")
@@ -124,27 +131,27 @@ class UserPageQuery(BaseModel):
     sort_order: Literal["asc", "desc"] = "asc"
 
 
-class PageQuery(BaseModel):
+class PageQuery(Schema):
     model_config = ConfigDict(extra="forbid")
     skip: int = Field(0, ge=0)
     limit: int = Field(20, ge=1, le=100)
 
 
-class RoleCreate(BaseModel):
+class RoleCreate(Schema):
     model_config = STRICT
     name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_-]*$")
     description: str = Field("", max_length=255)
     permissions: list[str] = Field(default_factory=list)
 
 
-class RoleUpdate(BaseModel):
+class RoleUpdate(Schema):
     model_config = STRICT
     name: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_-]*$")
     description: str | None = Field(None, max_length=255)
     permissions: list[str] | None = None
 
 
-class PermissionCreate(BaseModel):
+class PermissionCreate(Schema):
     model_config = STRICT
     name: str = Field(min_length=3, max_length=64, pattern=r"^[a-z][a-z0-9_-]*:[a-z*][a-z0-9_-]*$")
     description: str = Field("", max_length=255)
@@ -152,7 +159,7 @@ class PermissionCreate(BaseModel):
     action: str | None = Field(None, max_length=32)
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(Schema):
     model_config = STRICT
     name: str = Field(min_length=1, max_length=100)
     scopes: list[Literal["READ", "WRITE", "INGEST"]] = Field(min_length=1)
@@ -161,7 +168,7 @@ class ApiKeyCreate(BaseModel):
     sensor: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
 
 
-class SecurityLogQuery(BaseModel):
+class SecurityLogQuery(Schema):
     """Seed 001's filters (camelCase, as documented)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -175,7 +182,7 @@ class SecurityLogQuery(BaseModel):
     lang: str | None = None
 
 
-class SecurityExportQuery(BaseModel):
+class SecurityExportQuery(Schema):
     model_config = ConfigDict(extra="forbid")
     startDate: datetime | None = None
     endDate: datetime | None = None

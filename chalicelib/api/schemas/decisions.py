@@ -9,11 +9,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.decisions import ttl
 
+
+class Schema(BaseModel):
+    """Validators are built on first use, not at import: a cold start declares a hundred models and uses few."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
 STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 Tag = str
 
 
-class BanCreate(BaseModel):
+class BanCreate(Schema):
     """Seed 000 `POST /bans`: `duration_days` or `permanent`; Vigil also takes a `duration` in the TTL
     grammar (`"24h"`, `"P7D"`, seconds), tags and a sensor scope. No duration at all means the default, grown
     for repeat offenders."""
@@ -41,7 +48,7 @@ class BanCreate(BaseModel):
         return DEFAULT
 
 
-class BanExtend(BaseModel):
+class BanExtend(Schema):
     model_config = STRICT
     duration_days: float | None = Field(None, gt=0)
     duration_hours: float | None = Field(None, gt=0)
@@ -65,12 +72,12 @@ class BanExtend(BaseModel):
         return int((self.duration_hours or 0) * 3600)
 
 
-class Unban(BaseModel):
+class Unban(Schema):
     model_config = STRICT
     reason: str = Field("", max_length=500)
 
 
-class BanQuery(BaseModel):
+class BanQuery(Schema):
     model_config = ConfigDict(extra="forbid")
     status: Literal["active", "expired", "ended", "all"] = "active"
     source: str | None = None
@@ -84,7 +91,7 @@ class BanQuery(BaseModel):
     offset: int = Field(0, ge=0)
 
 
-class WhitelistCreate(BaseModel):
+class WhitelistCreate(Schema):
     """Seed 000 `POST /whitelist`."""
 
     model_config = STRICT
@@ -99,7 +106,7 @@ class WhitelistCreate(BaseModel):
     force: bool = False
 
 
-class WhitelistUpdate(BaseModel):
+class WhitelistUpdate(Schema):
     model_config = STRICT
     cidr_mask: int | None = Field(None, ge=0, le=128)
     type: Literal["hard", "soft", "monitor"] | None = None
@@ -111,7 +118,7 @@ class WhitelistUpdate(BaseModel):
     tags: list[Tag] | None = None
 
 
-class WhitelistQuery(BaseModel):
+class WhitelistQuery(Schema):
     model_config = ConfigDict(extra="forbid")
     type: Literal["hard", "soft", "monitor"] | None = None
     tag: str | None = None
@@ -120,19 +127,19 @@ class WhitelistQuery(BaseModel):
     offset: int = Field(0, ge=0)
 
 
-class SystemWhitelistEntry(BaseModel):
+class SystemWhitelistEntry(Schema):
     model_config = STRICT
     ip: str = Field(min_length=1, max_length=100)
     cidr_mask: int | None = Field(None, ge=0, le=128)
     reason: str = Field("", max_length=500)
 
 
-class SystemWhitelistUpdate(BaseModel):
+class SystemWhitelistUpdate(Schema):
     model_config = STRICT
     reason: str = Field(max_length=500)
 
 
-class AdminBan(BaseModel):
+class AdminBan(Schema):
     """Seed 001 `POST /banned-ips`: `duration` in seconds, `null` = permanent."""
 
     model_config = STRICT
@@ -141,7 +148,7 @@ class AdminBan(BaseModel):
     duration: int | None = Field(86_400)
 
 
-class DetectorBlock(BaseModel):
+class DetectorBlock(Schema):
     """Seed 002 `POST /block`."""
 
     model_config = STRICT
@@ -154,7 +161,7 @@ class DetectorVmBlock(DetectorBlock):
     vm_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
 
 
-class IocItemIn(BaseModel):
+class IocItemIn(Schema):
     """One item of seed 003 `POST /bloquear-ip`: exactly one of `ip`, `range`, `cidr`; `tags` required."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
@@ -180,12 +187,12 @@ class IocItemIn(BaseModel):
         return self.ip or self.range or self.cidr or ""
 
 
-class IocUnblock(BaseModel):
+class IocUnblock(Schema):
     model_config = STRICT
     ip: str = Field(min_length=1, max_length=100)
     tags: list[Tag] | None = None
 
 
-class HistoryQuery(BaseModel):
+class HistoryQuery(Schema):
     model_config = ConfigDict(extra="forbid")
     limit: int = Field(30, ge=1, le=366)

@@ -6,11 +6,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+
+class Schema(BaseModel):
+    """Validators are built on first use, not at import: a cold start declares a hundred models and uses few."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
 STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 Kind = Literal["sophos-xgs", "ssh-nftables", "ssh-ipset", "aws-waf", "webhook", "crowdsec-bouncer", "pull-only"]
 
 
-class SelectorIn(BaseModel):
+class SelectorIn(Schema):
     model_config = STRICT
     global_bans: bool = True
     sensors: list[str] = Field(default_factory=list, max_length=100)
@@ -18,7 +25,7 @@ class SelectorIn(BaseModel):
     origins: list[str] = Field(default_factory=list, max_length=20)
 
 
-class TargetCreate(BaseModel):
+class TargetCreate(Schema):
     model_config = STRICT
     name: str = Field(min_length=1, max_length=64)
     kind: Kind
@@ -29,7 +36,7 @@ class TargetCreate(BaseModel):
     enabled: bool = True
 
 
-class TargetUpdate(BaseModel):
+class TargetUpdate(Schema):
     model_config = STRICT
     name: str | None = Field(None, min_length=1, max_length=64)
     address: str | None = Field(None, max_length=2048)
@@ -39,6 +46,6 @@ class TargetUpdate(BaseModel):
     enabled: bool | None = None
 
 
-class SyncRequest(BaseModel):
+class SyncRequest(Schema):
     model_config = STRICT
     targets: list[str] | None = None

@@ -7,11 +7,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+
+class Schema(BaseModel):
+    """Validators are built on first use, not at import: a cold start declares a hundred models and uses few."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
 STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 SENSOR = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
-class IngestBatch(BaseModel):
+class IngestBatch(Schema):
     """`POST /api/v1/ingest`: raw `lines` in a `format`, or structured `events`, from one sensor."""
 
     model_config = STRICT
@@ -23,7 +30,7 @@ class IngestBatch(BaseModel):
     events: list[Any] = Field(default_factory=list)
 
 
-class VmEvents(BaseModel):
+class VmEvents(Schema):
     """Seed 002 `POST /events`: failed logons from one VM (agent or WEF collector)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -33,7 +40,7 @@ class VmEvents(BaseModel):
     batch_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
 
 
-class VmRegistration(BaseModel):
+class VmRegistration(Schema):
     model_config = STRICT
     vm_id: str = Field(pattern=SENSOR)
     hostname: str | None = Field(None, max_length=255)
@@ -41,7 +48,7 @@ class VmRegistration(BaseModel):
     collection_method: Literal["agent", "wef", "syslog", "api", "firewall", "waf"] = "agent"
 
 
-class EventQuery(BaseModel):
+class EventQuery(Schema):
     """Seed 000's `/events` parameters."""
 
     model_config = ConfigDict(extra="forbid")
@@ -62,45 +69,45 @@ class TimelineQuery(EventQuery):
     interval: Literal["minute", "hour", "day"] = "hour"
 
 
-class PeriodQuery(BaseModel):
+class PeriodQuery(Schema):
     model_config = ConfigDict(extra="forbid")
     days: int = Field(1, ge=1, le=30)
     limit: int = Field(10, ge=1, le=100)
 
 
-class TrackQuery(BaseModel):
+class TrackQuery(Schema):
     model_config = ConfigDict(extra="forbid")
     query: str = Field(min_length=1, max_length=255)
     type: Literal["ip", "hostname"] = "ip"
     days: int = Field(30, ge=1, le=90)
 
 
-class FeedQuery(BaseModel):
+class FeedQuery(Schema):
     model_config = ConfigDict(extra="forbid")
     last_event_id: str | None = Field(None, max_length=64)
     token: str | None = None
 
 
-class SuspiciousQuery(BaseModel):
+class SuspiciousQuery(Schema):
     model_config = ConfigDict(extra="forbid")
     threshold: int = Field(10, ge=1)
     hours: int = Field(24, ge=1, le=720)
 
 
-class ParserTest(BaseModel):
+class ParserTest(Schema):
     model_config = STRICT
     format: str = Field(max_length=32)
     lines: list[str] = Field(min_length=1, max_length=200)
     year: int | None = Field(None, ge=1990, le=2100)
 
 
-class PendingDecision(BaseModel):
+class PendingDecision(Schema):
     model_config = STRICT
     reason: str = Field("", max_length=500)
     whitelist: bool = False
 
 
-class PendingQuery(BaseModel):
+class PendingQuery(Schema):
     model_config = ConfigDict(extra="forbid")
     status: Literal["pending", "decided", "all"] = "pending"
     limit: int = Field(100, ge=1, le=1000)

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
-class CheckV1(BaseModel):
+class Schema(BaseModel):
+    """Validators are built on first use, not at import: a cold start declares a hundred models and uses few."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class CheckV1(Schema):
     ok: bool
     latency_ms: float
     error: str | None = None
 
 
-class HealthData(BaseModel):
+class HealthData(Schema):
     status: str
     version: str
     checks: dict[str, CheckV1]
 
 
-class HealthV1(BaseModel):
+class HealthV1(Schema):
     """Seed 000 and seed 002 at once."""
 
     success: bool
@@ -30,7 +36,7 @@ class HealthV1(BaseModel):
     error: str | None = None
 
 
-class HealthCore(BaseModel):
+class HealthCore(Schema):
     """Seed 004's health body."""
 
     status: str

@@ -47,7 +47,7 @@ def pending_for_ip(ip: str) -> Reply:
 
 @route(bp, "/api/v1/pending-bans/{id}/approve", methods=["POST"], permission="detection:write", contract=V1,
        body=PendingDecision, tags=("pending-bans",))
-def approve(id: str, body: PendingDecision, principal: Principal, request: RequestInfo) -> dict:  # noqa: A002
+def approve(id: str, body: PendingDecision, principal: Principal, request: RequestInfo) -> dict:
     """Approve: the address is banned (the ban's history names the approver)."""
     c = get_container()
     ended, ban = c.pending_bans.approve(id, actor=actor_name(principal) or "unknown", reason=body.reason,
@@ -57,7 +57,7 @@ def approve(id: str, body: PendingDecision, principal: Principal, request: Reque
 
 @route(bp, "/api/v1/pending-bans/{id}/reject", methods=["POST"], permission="detection:write", contract=V1,
        body=PendingDecision, tags=("pending-bans",))
-def reject(id: str, body: PendingDecision, principal: Principal, request: RequestInfo) -> dict:  # noqa: A002
+def reject(id: str, body: PendingDecision, principal: Principal, request: RequestInfo) -> dict:
     """Reject: recorded with the reason; `whitelist: true` also adds a soft whitelist entry."""
     ended, entry = get_container().pending_bans.reject(id, actor=actor_name(principal) or "unknown",
                                                        reason=body.reason, whitelist=body.whitelist,

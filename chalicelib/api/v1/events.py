@@ -72,7 +72,7 @@ def hostnames(query: PeriodQuery) -> Reply:
 
 
 @route(bp, "/api/v1/events/{id}", permission="events:read", contract=V1, tags=("events",))
-def get_event(id: str) -> dict:  # noqa: A002 - the documented parameter name
+def get_event(id: str) -> dict:
     """One event."""
     found = get_container().event_queries.get(id)
     if found is None:

@@ -10,6 +10,7 @@ from chalicelib.api.routing import route
 from chalicelib.api.schemas.distribution import SyncRequest, TargetCreate, TargetUpdate
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
+from chalicelib.core.errors import VigilError
 from chalicelib.distribution.targets import Selector
 
 bp = Blueprint(__name__)
@@ -18,6 +19,22 @@ bp = Blueprint(__name__)
 def _view(target_id: str) -> dict:
     c = get_container()
     return {**c.targets.get(target_id).view(), "status": c.delivery_status.get(target_id)}
+
+
+def _set_up(target_id: str) -> dict | None:
+    """Targets whose sets and rules Vigil installs itself (nftables, ipset) get them now; a failure is reported
+    in the answer and the status, not raised: the target exists, and pushes will say the same until fixed."""
+    c = get_container()
+    record = c.targets.get(target_id)
+    connector = c.connector_for(record.kind) if record.kind in ("ssh-nftables", "ssh-ipset") else None
+    if connector is None:
+        return None
+    try:
+        connector.setup(c.targets.ready(record))
+    except VigilError as exc:
+        c.delivery_status.tested(target_id, ok=False, message=f"setup failed: {exc.message}", now=c.clock.now())
+        return {"ok": False, "message": exc.message}
+    return {"ok": True, "message": "sets and drop rules installed"}
 
 
 @route(bp, "/api/v1/targets", permission="targets:read", contract=V1, tags=("targets",))
@@ -36,27 +53,28 @@ def create_target(body: TargetCreate) -> dict:
     target = c.targets.create(name=body.name, kind=body.kind, address=body.address, settings=body.settings,
                               selector=Selector.from_dict(body.selector.model_dump()), credentials=body.credentials,
                               enabled=body.enabled)
-    return _view(target.id)
+    return {**_view(target.id), "setup": _set_up(target.id)}
 
 
 @route(bp, "/api/v1/targets/{id}", permission="targets:read", contract=V1, tags=("targets",))
-def get_target(id: str) -> dict:  # noqa: A002
+def get_target(id: str) -> dict:
     """One target and its delivery status."""
     return _view(id)
 
 
 @route(bp, "/api/v1/targets/{id}", methods=["PUT"], permission="targets:write", contract=V1, body=TargetUpdate,
        tags=("targets",))
-def update_target(id: str, body: TargetUpdate) -> dict:  # noqa: A002
+def update_target(id: str, body: TargetUpdate) -> dict:
     """Change a target (new credentials replace the stored ones)."""
     changes = body.model_dump(exclude_unset=True, exclude={"credentials"})
     get_container().targets.update(id, changes, body.credentials)
-    return _view(id)
+    setup = _set_up(id) if body.settings is not None or body.credentials or body.address else None
+    return {**_view(id), "setup": setup}
 
 
 @route(bp, "/api/v1/targets/{id}", methods=["DELETE"], permission="targets:write", contract=V1, status=204,
        tags=("targets",))
-def delete_target(id: str) -> Reply:  # noqa: A002
+def delete_target(id: str) -> Reply:
     """Remove a target and its stored credentials (what it holds on the firewall stays)."""
     c = get_container()
     c.targets.delete(id)
@@ -65,7 +83,7 @@ def delete_target(id: str) -> Reply:  # noqa: A002
 
 
 @route(bp, "/api/v1/targets/{id}/test", methods=["POST"], permission="targets:write", contract=V1, tags=("targets",))
-def test_target(id: str) -> dict:  # noqa: A002
+def test_target(id: str) -> dict:
     """Check connectivity and rights without changing anything on the target."""
     c = get_container()
     record = c.targets.get(id)

@@ -39,7 +39,7 @@ from chalicelib.distribution.connectors.base import (
 
 KIND = "aws-waf"
 CAPACITY = 10_000
-PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+PREFIX = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _NOT_RETRYABLE = {
     "AccessDeniedException",
     "WAFLimitsExceededException",
@@ -95,6 +95,16 @@ def plan_shards(
     ]
     changes += [ShardChange(n, lose=frozenset(held[n])) for n in numbers[needed:] if held[n]]
     return changes
+
+
+def set_name(prefix: str, version: int, number: int) -> str:
+    """`vigil-v4-1`: the name of one of Vigil's IP sets."""
+    return f"{prefix}-v{version}-{number}"
+
+
+def set_description(version: int, number: int) -> str:
+    """The description of a set Vigil creates (AWS allows letters, digits, spaces and `+=:#@/-,.`)."""
+    return f"Vigil bans, IPv{version} set {number}, managed by Vigil"
 
 
 def normalise(address: str) -> str:
@@ -200,7 +210,7 @@ class AwsWafConnector:
         if scope not in ("REGIONAL", "CLOUDFRONT"):
             raise TargetConfigurationError("settings.scope must be REGIONAL or CLOUDFRONT")
         prefix = str(target.settings.get("prefix") or "vigil")
-        if not PREFIX.match(prefix):
+        if not PREFIX.fullmatch(prefix):
             raise TargetConfigurationError("settings.prefix must be 1-100 letters, digits, - or _")
         # Why: CloudFront-scoped sets live in us-east-1 whatever region the rest of Vigil runs in.
         region = "us-east-1" if scope == "CLOUDFRONT" else target.settings.get("region")
@@ -222,7 +232,7 @@ class AwsWafConnector:
         return found
 
     def _shards(self, calls: _Calls, prefix: str, version: int) -> dict[int, _Shard]:
-        pattern = re.compile(rf"^{re.escape(prefix)}-v{version}-(\d+)$")
+        pattern = re.compile(rf"{re.escape(prefix)}-v{version}-([0-9]+)")
         summaries = []
         marker = None
         while True:
@@ -233,7 +243,7 @@ class AwsWafConnector:
                 break
         shards = {}
         for summary in summaries:
-            match = pattern.match(summary["Name"])
+            match = pattern.fullmatch(summary["Name"])
             if match:
                 shard = self._read(calls, summary["Name"], summary["Id"])
                 shard.number = int(match.group(1))
@@ -242,10 +252,7 @@ class AwsWafConnector:
 
     @staticmethod
     def _read(calls: _Calls, name: str, set_id: str) -> _Shard:
-        try:
-            answer = calls("get_ip_set", Name=name, Id=set_id)
-        except ClientError as exc:  # only the lock error passes through _Calls, and Get has none
-            raise TargetError("AWS WAF GetIPSet failed") from exc
+        answer = calls("get_ip_set", Name=name, Id=set_id)
         found = answer["IPSet"]
         addresses = {normalise(a) for a in found.get("Addresses", [])}
         return _Shard(0, name, set_id, answer["LockToken"], found.get("Description") or "", addresses)
@@ -254,10 +261,10 @@ class AwsWafConnector:
         if change.create or shard is None:
             calls(
                 "create_ip_set",
-                Name=f"{prefix}-v{version}-{change.number}",
+                Name=set_name(prefix, version, change.number),
                 IPAddressVersion=f"IPV{version}",
                 Addresses=sorted(change.gain),
-                Description=f"Vigil bans, IPv{version} set {change.number}, managed by Vigil",
+                Description=set_description(version, change.number),
             )
             return
         for attempt in range(self._attempts):

@@ -17,19 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from chalicelib.core.errors import DependencyError, InvalidInputError
-
-
-class TargetError(DependencyError):
-    """The target did not do what was asked, for a reason that may pass (retry later)."""
-
-    code = "TARGET_ERROR"
-
-
-class TargetConfigurationError(InvalidInputError):
-    """The target refuses us for a reason only a person can fix (credentials, host key, rights, address)."""
-
-    code = "TARGET_CONFIGURATION_ERROR"
+from chalicelib.core.errors import TargetConfigurationError, TargetError
 
 
 @dataclass(frozen=True)
@@ -98,3 +86,15 @@ class Connector(Protocol):
     def test(self, target: Target) -> TestResult:
         """Check connectivity and rights without changing anything."""
         ...
+
+
+__all__ = [
+    "ApplyResult",
+    "Connector",
+    "Delta",
+    "Entry",
+    "Target",
+    "TargetConfigurationError",
+    "TargetError",
+    "TestResult",
+]

@@ -66,8 +66,8 @@ from chalicelib.distribution.connectors.base import (
     TestResult,
 )
 
-NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
-USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 NFT_MAX_TIMEOUT = 365 * 86_400
 IPSET_MAX_TIMEOUT = 2_147_483
 HOOKS = ("input", "forward")
@@ -130,7 +130,7 @@ def host_and_port(address: str) -> tuple[str, int]:
         host, _, port = address.partition(":")
     else:
         host, port = address, "22"
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise TargetConfigurationError("the target address must be host, host:port or [ipv6]:port")
     return host, int(port)
 
@@ -138,7 +138,7 @@ def host_and_port(address: str) -> tuple[str, int]:
 def checked_name(settings: Mapping[str, Any], key: str, default: str) -> str:
     """A table or set name from the settings, refused unless it matches `NAME` (it goes into commands)."""
     value = str(settings.get(key) or default)
-    if not NAME.match(value):
+    if not NAME.fullmatch(value):
         raise TargetConfigurationError(f"settings.{key} must be a letter then up to 31 letters, digits or _")
     return value
 
@@ -449,7 +449,7 @@ class _SshConnector:
         host, port = host_and_port(target.address)
         host_key = load_host_key(str(target.settings.get("host_key") or ""))
         username = str(target.settings.get("username") or "")
-        if not USER.match(username):
+        if not USER.fullmatch(username):
             raise TargetConfigurationError("settings.username must be a Unix user name")
         private_key = load_private_key(target.credentials.get("private_key", ""))
         client = self._factory()

@@ -245,7 +245,8 @@ class XgsConnector:
             joining = self._create_hosts(session, group, adds)
             leaving = self._leaving(session, group, set(removes))
             gone = {name for names in leaving.values() for name in names}
-            new_names = sorted({name for name in joining.values() if name not in group.hosts})
+            members_before = set(group.hosts)
+            new_names = sorted({name for name in joining.values() if name not in members_before})
             if new_names or gone or not group.exists:
                 members = [m for m in group.hosts if m not in gone] + new_names
                 operation = "update" if group.exists else "add"
@@ -259,7 +260,7 @@ class XgsConnector:
                 # more; a host that could not be deleted is an unused object, and adding that address again
                 # reuses it (502).
                 session.call(_remove_hosts(batch))
-            added = sum(1 for name in joining.values() if name not in group.hosts)
+            added = sum(1 for name in joining.values() if name not in members_before)
             return ApplyResult(
                 added=added,
                 removed=len(leaving),
@@ -351,21 +352,25 @@ class XgsConnector:
 
 
 def _url(address: str) -> str:
-    host, port = address, DEFAULT_PORT
+    """`host`, `host:port`, `[v6]:port` (port 4444 by default) → the API URL; anything else is refused."""
     if address.startswith("["):
         host, _, rest = address[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") else DEFAULT_PORT
-        host = f"[{host}]"
-    elif address.count(":") == 1:
-        host, _, text = address.partition(":")
-        port = int(text)
-    return f"https://{host}:{port}{API_PATH}"
+        port = rest[1:] if rest.startswith(":") else str(DEFAULT_PORT)
+        literal = f"[{host}]"
+    elif address.count(":") <= 1:
+        host, _, port = address.partition(":")
+        port, literal = port or str(DEFAULT_PORT), host
+    else:
+        host, port, literal = "", "", ""
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536 or "/" in host:
+        raise TargetConfigurationError("the target address must be host, host:port or [ipv6]:port")
+    return f"https://{literal}:{port}{API_PATH}"
 
 
 def _group_name(target: Target) -> str:
     name = str(target.settings.get("group") or DEFAULT_GROUP)
-    if len(name) > 60 or "," in name or name.startswith("#"):
-        raise TargetConfigurationError("settings.group must be at most 60 characters, without commas")
+    if len(name) > 60 or "," in name or name.startswith("#") or not name.isprintable():
+        raise TargetConfigurationError("settings.group must be at most 60 printable characters, without commas")
     return name
 
 

@@ -145,7 +145,6 @@ class FeedPublisher:
             self._options.defaults,
         )
         tables = select(table_of(decisions), specs)
-        del decisions
         feeds, written = [], 0
         for spec in specs:
             objects = []
@@ -181,7 +180,7 @@ class FeedPublisher:
             self._store.write_index(index)
         summary = _summary(reason, now, feeds, written, len(stale), self._store.requests - requests_before)
         self._state.record_publish(snapshot_ms, now, full=verify, summary=summary)
-        if summary["dropped"]:
+        if summary["dropped"] and written:  # said once per new content, not at every unchanged publish
             get_logger().warning("feeds truncated", dropped=summary["dropped"], truncated=summary["truncated"])
         get_logger().info("feeds published", **{k: v for k, v in summary.items() if k != "truncated"})
         return summary

@@ -8,8 +8,11 @@ at this edge; a missing object or index is `None`, not an error.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -44,10 +47,14 @@ class FeedObject:
 class FeedStore:
     """Feed objects, the index and the bucket policy, in one bucket under `feeds/`."""
 
-    def __init__(self, s3: Any, bucket: str) -> None:
+    def __init__(self, s3: Any, bucket: str, presigner: Callable[[], Any] | None = None) -> None:
         self._s3 = s3
         self.bucket = bucket
         self.requests = 0  # S3 requests made (benchmarks and publish summaries count them)
+        # Presigned URLs need SigV4 (buckets created since 2020 refuse SigV2, which botocore still uses to
+        # presign in us-east-1): a factory for a client configured so, built on first use.
+        self._presigner_factory = presigner or (lambda: s3)
+        self._presigner: Any = None
 
     def _call(self, operation: str, **params: Any) -> Any:
         self.requests += 1
@@ -61,7 +68,12 @@ class FeedStore:
             raise DependencyError(f"S3 {operation} failed: {type(exc).__name__}") from exc
 
     def put(self, key: str, body: bytes, content_type: str, metadata: dict[str, str]) -> str:
-        """Write an object; returns its ETag."""
+        """Write an object; returns its ETag.
+
+        The body's SHA-256 goes with it (`ChecksumSHA256`): S3 refuses the object if it arrived damaged, and
+        botocore, given the checksum, sends the body as it is instead of re-framing it (aws-chunked) to append
+        one of its own."""
+        digest = hashlib.sha256(body).digest() if "sha256" not in metadata else bytes.fromhex(metadata["sha256"])
         answer = self._call(
             "put_object",
             Key=key,
@@ -69,6 +81,7 @@ class FeedStore:
             ContentType=content_type,
             CacheControl=CACHE_CONTROL,
             Metadata=metadata,
+            ChecksumSHA256=base64.b64encode(digest).decode(),
         )
         return str(answer["ETag"])
 
@@ -113,9 +126,10 @@ class FeedStore:
 
     def presigned_url(self, key: str, seconds: int) -> str:
         """A GET URL valid `seconds` (SigV4: 7 days at most, and no longer than the signing credentials)."""
-        return str(
-            self._s3.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds)
-        )
+        if self._presigner is None:
+            self._presigner = self._presigner_factory()
+        params = {"Bucket": self.bucket, "Key": key}
+        return str(self._presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds))
 
     def object_url(self, key: str) -> str:
         """The object's plain S3 URL (readable only where the bucket policy allows it)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import paramiko
 import pytest
@@ -163,11 +164,21 @@ def test_a_host_key_mismatch_is_refused_before_anything_is_sent(
     assert ssh_peer.executed == []
 
 
-def test_a_key_the_host_does_not_accept_is_a_configuration_error(
-    ssh_peer: SshFirewallPeer, clock: FixedClock
+@pytest.mark.parametrize("make", [paramiko.ECDSAKey.generate, lambda: paramiko.RSAKey.generate(2048)])
+def test_ecdsa_and_rsa_host_keys_are_pinned_too(
+    make: Any, vigil_key: tuple[str, paramiko.PKey], clock: FixedClock
 ) -> None:
-    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    backend = ModelBackend()
+    with SshFirewallPeer(backend, vigil_key[1], host_key=make()) as peer:
+        connector = NftablesConnector(clock=clock)
+        assert connector.test(ssh_target(peer, KIND, vigil_key[0])).ok
+        other = ssh_target(peer, KIND, vigil_key[0], host_key=public_line(make()))
+        assert "host key mismatch" in connector.test(other).message
+
+
+def test_a_key_the_host_does_not_accept_is_a_configuration_error(ssh_peer: SshFirewallPeer, clock: FixedClock) -> None:
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
 
     other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

@@ -47,7 +47,9 @@ def test_many_hosts_travel_in_few_requests(xgs_peer: SophosXgsPeer, certificates
 
     result = XgsConnector(batch_size=50).apply(target, Delta(add=entries))
 
-    adds_per_request = [sum(1 for op in r.operations if op[0] == "set-add" and op[1] == "IPHost") for r in xgs_peer.requests]
+    adds_per_request = [
+        sum(1 for op in r.operations if op[0] == "set-add" and op[1] == "IPHost") for r in xgs_peer.requests
+    ]
     assert sorted(n for n in adds_per_request if n) == [20, 50, 50]
     assert xgs_peer.group_writes() == 1
     assert result.added == 120 and result.requests == 5

@@ -170,9 +170,7 @@ def test_any_input_order_gives_the_same_bytes(rng: random.Random) -> None:
 
 
 def test_a_value_given_twice_keeps_its_most_relevant_row() -> None:
-    table = FeedTable.of(
-        [FeedEntry("192.0.2.1/32", NOW + HOUR, "short"), FeedEntry("192.0.2.1/32", None, "permanent")]
-    )
+    table = FeedTable.of([FeedEntry("192.0.2.1/32", NOW + HOUR, "short"), FeedEntry("192.0.2.1/32", None, "permanent")])
     assert len(table) == 1 and table.ids == ["permanent"] and table.untils == [None]
 
 
@@ -215,7 +213,12 @@ def test_sophos_limit_counts_lines_and_fills_greedily_by_relevance() -> None:
 
 
 def test_sophos_nested_cidrs_are_written_once() -> None:
-    entries = [FeedEntry("192.0.2.0/29"), FeedEntry("192.0.2.4/30"), FeedEntry("192.0.2.6/32"), FeedEntry("192.0.2.9/32")]
+    entries = [
+        FeedEntry("192.0.2.0/29"),
+        FeedEntry("192.0.2.4/30"),
+        FeedEntry("192.0.2.6/32"),
+        FeedEntry("192.0.2.9/32"),
+    ]
     out = render(FeedTable.of(entries), "sophos", name="x", now=NOW, expand_limit=8)[0]
     assert out.body.decode().split() == [f"192.0.2.{i}" for i in range(8)] + ["192.0.2.9"]
     assert out.skipped == 0
@@ -255,11 +258,11 @@ NASTY = 'brute "force"\nnext line $x [find] \\ {a};b, c\r\u2028end'
 
 def test_mikrotik_comments_cannot_break_out_of_their_quotes() -> None:
     body = text("mikrotik", entries=[FeedEntry("192.0.2.1/32", None, "d", NASTY)])
-    line = body.splitlines()[-1]
-    assert line.endswith('"') and line.count('"') == 2
+    line = body.splitlines()[2]
+    assert line.startswith("/ip firewall address-list add ") and line.endswith('"') and line.count('"') == 2
     comment = line.split('comment="', 1)[1][:-1]
     assert comment == "brute _force_ next line _x _find_ _ _a__b, c end"
-    assert len(body.splitlines()) == 4, "no injected line"
+    assert len(body.splitlines()) == 4, "header, removal, one add, IPv6 removal: no injected line"
 
 
 def test_checkpoint_comments_cannot_add_columns() -> None:
@@ -277,7 +280,8 @@ def test_json_comments_are_escaped_and_single_line() -> None:
 
 def test_comments_are_cut_to_their_format_length() -> None:
     long = "a" * 300
-    assert len(text("mikrotik", entries=[FeedEntry("192.0.2.1/32", None, "d", long)]).split('comment="')[1]) == 64 + 2
+    add = text("mikrotik", entries=[FeedEntry("192.0.2.1/32", None, "d", long)]).splitlines()[2]
+    assert add.endswith(' comment="' + "a" * 64 + '"')
     assert r.sanitise(long, 10) == "a" * 10
     assert r.sanitise("  tabs\tand\n\nlines  ", 50) == "tabs and lines"
 
@@ -314,3 +318,12 @@ def test_routeros_durations(seconds: int, expected: str) -> None:
 def test_json_times_are_iso_utc(epoch: int) -> None:
     when = datetime.fromtimestamp(epoch, UTC)
     assert r._iso_times([epoch, None]) == [f'"{when:%Y-%m-%dT%H:%M:%S}Z"', "null"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(0, 4)), max_size=40), st.integers(1, 40))
+def test_truncation_keeps_what_a_full_sort_by_relevance_keeps(ends: list[int | None], limit: int) -> None:
+    entries = [FeedEntry(f"192.0.2.{i}/32", None if e is None else NOW + e * HOUR) for i, e in enumerate(ends)]
+    table = FeedTable.of(entries)
+    by_relevance = sorted(range(len(table)), key=lambda i: (-table.ranks[i], i))
+    assert r.keep_most_relevant(table, range(len(table)), limit) == sorted(by_relevance[:limit])

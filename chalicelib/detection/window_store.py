@@ -1,0 +1,435 @@
+"""Detection windows in DynamoDB: bucketed counters shared by every Lambda container, a few requests per batch.
+
+Layout, in the counters table (every item has a `ttl`):
+
+- `DW#<bucket seconds>#<bucket index>#<shard>` / `W`: one item per bucket of a *family* (the scenarios whose
+  windows have the same bucket length: every 10-minute window shares 60-second buckets) and per shard. Each
+  (scenario, key) is one top-level attribute: `n|<scenario>|<key>` a Number (events), `d|<scenario>|<key>` a
+  String Set (distinct values). DynamoDB's `ADD` works on top-level Numbers and Sets only, hence the flat names.
+  Keys are spread over `shards` items by a stable hash (crc32), so one bucket item holds 1/shards of the keys.
+- `DT#<minute>#<writer>` / `T`: the keys of scheduled scenarios counted during that minute (one String Set per
+  scenario), written by each container to its own `writer` shard; `sweep` reads them.
+- `DC#<scenario>#<key>` / `C`: a claim: the key triggered and is quiet until `until` (conditional put).
+
+Requests per batch: one `UpdateItem` per (family, bucket, shard) the batch touches, each carrying up to 250
+`ADD` clauses (an UpdateExpression stays under 4 KB and DynamoDB's 300-operator cap) and returning the new
+values (`UPDATED_NEW`); then, for ingest scenarios, `BatchGetItem`s of the window's other buckets with a
+projection of the batch's keys only (up to 100 items and a 4 KB projection each); one `UpdateItem` of this
+container's touched item when scheduled scenarios counted; one conditional `PutItem` per trigger. For 1,000
+failures from 500 addresses and the shipped scenarios that is about twenty requests (see
+`tests/service/detection/test_window_store.py`), whatever the number of addresses.
+
+Approximations (see `windows.py` for the bucket bound): a batch's events are evaluated at the last event of
+each bucket they fall in; `first_seen` is the start of the oldest bucket with a count; for distinct
+scenarios `count` is the key's events in the batch (the set holds values, not events); at most `threshold`
+new distinct values per key and batch are written (enough to reach it), which bounds a set's growth.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.core.clock import Clock, epoch
+from chalicelib.core.dynamo import DynamoTable, deserialize, serialize
+from chalicelib.core.errors import ConflictError, DependencyError
+from chalicelib.detection.windows import (
+    BUCKETS,
+    SAMPLE_SIZE,
+    Counted,
+    Key,
+    Reached,
+    WindowSpec,
+    bucket_index,
+    key_text,
+    parse_key_text,
+    window_buckets,
+)
+from chalicelib.events.model import Event
+
+MAX_CLAUSES = 250  # ADD clauses per UpdateItem
+MAX_EXPRESSION = 3800  # characters of an UpdateExpression or ProjectionExpression (DynamoDB allows 4 KB)
+MAX_GET = 100  # items per BatchGetItem
+MAX_NAMES = 600  # attribute names per ProjectionExpression ("#p599," is six characters: 3.6 KB)
+TTL_MARGIN = 3600
+TOUCHED_TTL = 3600
+DEFAULT_SHARDS = 4
+
+ItemId = tuple[int, int, int]  # (bucket seconds, bucket index, shard)
+
+
+@dataclass
+class _Eval:
+    """One ingest key to evaluate after the updates: where, and what the batch brought."""
+
+    spec: WindowSpec
+    key: Key
+    name: str  # its attribute name
+    shard: int
+    points: list[tuple[int, float]]  # (bucket index, the key's last event time in it), in time order
+    events: Sequence[Event]
+
+
+@dataclass
+class _Plan:
+    """A batch turned into DynamoDB work."""
+
+    updates: dict[ItemId, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
+    evaluations: list[_Eval] = field(default_factory=list)
+    touched: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+
+class DynamoWindows:
+    """Bucketed windows in the counters table, shared by containers; `shards` must be the same everywhere."""
+
+    def __init__(
+        self,
+        table: DynamoTable,
+        clock: Clock,
+        *,
+        shards: int = DEFAULT_SHARDS,
+        writer: int | None = None,
+        lookback_minutes: int = 3,
+        max_clauses: int = MAX_CLAUSES,
+    ) -> None:
+        """`writer`: this container's touched-keys shard (random by default); `lookback_minutes`: how far a sweep
+        looks back for touched keys (more than the schedule's period, so a late or missed tick loses nothing);
+        `max_clauses`: ADD clauses per UpdateItem (settings `detection_*`)."""
+        self._table = table
+        self._clock = clock
+        self._shards = shards
+        self._max_clauses = min(max_clauses, MAX_CLAUSES)
+        self._writer = random.randrange(shards) if writer is None else writer  # noqa: S311 - spreading, not secrecy
+        self._lookback = lookback_minutes
+        self._held: dict[tuple[str, Key], datetime] = {}  # claims this container made or was refused
+
+    # Counting
+
+    def record(self, batch: Sequence[Counted]) -> list[Reached]:
+        plan = self._plan(batch)
+        known = self._apply(plan.updates)
+        if plan.touched:
+            self._touch(plan.touched)
+        if not plan.evaluations:
+            return []
+        values = self._read(plan.evaluations, known)
+        reached = []
+        for item in plan.evaluations:
+            hit = self._evaluate(item, values)
+            if hit is not None:
+                reached.append(hit)
+        return reached
+
+    def _plan(self, batch: Sequence[Counted]) -> _Plan:
+        plan = _Plan()
+        for counted in batch:
+            spec = counted.spec
+            family = spec.bucket_seconds
+            for key, events in counted.events.items():
+                text = key_text(key)
+                shard = self.shard(text)
+                name = ("n|" if spec.distinct is None else "d|") + spec.name + "|" + text
+                buckets: dict[int, list[Event]] = {}
+                for event in events:
+                    buckets.setdefault(bucket_index(event.time.timestamp(), family), []).append(event)
+                points = []
+                for index, found in sorted(buckets.items()):
+                    value = self._value(spec, found)
+                    if value is None:
+                        continue
+                    plan.updates[(family, index, shard)][name] = value
+                    points.append((index, max(e.time for e in found).timestamp()))
+                if not points:
+                    continue
+                if spec.scheduled:
+                    plan.touched[spec.name].add(text)
+                elif not self._is_held(spec.name, key, points[-1][1]):
+                    plan.evaluations.append(_Eval(spec, key, name, shard, points, events))
+        return plan
+
+    @staticmethod
+    def _value(spec: WindowSpec, events: list[Event]) -> int | set[str] | None:
+        if spec.distinct is None:
+            return len(events)
+        values: set[str] = set()
+        for event in events:
+            value = spec.distinct(event)
+            if value is not None:
+                values.add(value)
+                if len(values) >= spec.threshold:  # enough to reach it: the set's growth stays bounded
+                    break
+        return values or None
+
+    def _apply(self, updates: dict[ItemId, dict[str, Any]]) -> dict[ItemId, dict[str, Any]]:
+        """One UpdateItem per item and chunk; the new values of what was added."""
+        known: dict[ItemId, dict[str, Any]] = {}
+        for item_id, attributes in updates.items():
+            family, index, _ = item_id
+            ttl = (index + 1 + BUCKETS) * family + TTL_MARGIN  # the bucket's end, plus the longest window
+            for chunk in _chunks(list(attributes.items()), self._max_clauses):
+                names = {"#t": "ttl"}
+                values: dict[str, Any] = {":t": ttl}
+                clauses = []
+                for number, (name, value) in enumerate(chunk):
+                    names[f"#a{number}"] = name
+                    values[f":v{number}"] = value
+                    clauses.append(f"#a{number} :v{number}")
+                answer = self._table.client.update_item(
+                    TableName=self._table.name,
+                    Key=serialize({"pk": _bucket_pk(item_id), "sk": "W"}),
+                    UpdateExpression="SET #t = :t ADD " + ", ".join(clauses),
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=serialize(values),
+                    ReturnValues="UPDATED_NEW",
+                )
+                known.setdefault(item_id, {}).update(deserialize(answer.get("Attributes", {})))
+        return known
+
+    def _touch(self, touched: dict[str, set[str]]) -> None:
+        """Record the scheduled scenarios' keys counted this minute, in this container's touched item."""
+        minute = epoch(self._clock.now()) // 60
+        names = {"#t": "ttl"}
+        values: dict[str, Any] = {":t": (minute + 1) * 60 + TOUCHED_TTL}
+        clauses = []
+        for number, (scenario, keys) in enumerate(sorted(touched.items())):
+            names[f"#s{number}"] = scenario
+            values[f":s{number}"] = keys
+            clauses.append(f"#s{number} :s{number}")
+        self._table.client.update_item(
+            TableName=self._table.name,
+            Key=serialize({"pk": f"DT#{minute}#{self._writer}", "sk": "T"}),
+            UpdateExpression="SET #t = :t ADD " + ", ".join(clauses),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=serialize(values),
+        )
+
+    # Reading and evaluating
+
+    def _read(self, evaluations: Iterable[_Eval], known: dict[ItemId, dict[str, Any]]) -> dict[ItemId, dict[str, Any]]:
+        """The window buckets' values for every key to evaluate: from the updates when they hold it, else read."""
+        wanted: dict[ItemId, set[str]] = defaultdict(set)
+        for item in evaluations:
+            family = item.spec.bucket_seconds
+            for index in _indexes(item.points, item.spec.window_seconds):
+                item_id = (family, index, item.shard)
+                if item.name not in known.get(item_id, {}):
+                    wanted[item_id].add(item.name)
+        values = {item_id: dict(found) for item_id, found in known.items()}
+        for item_id, found in self._batch_get(wanted).items():
+            values.setdefault(item_id, {}).update(found)
+        return values
+
+    def _batch_get(self, wanted: dict[ItemId, set[str]]) -> dict[ItemId, dict[str, Any]]:
+        """BatchGetItem with projections: items grouped by shard, whose keys' attributes they hold."""
+        found: dict[ItemId, dict[str, Any]] = {}
+        for items, names in _requests(wanted):
+            placeholders = {f"#p{number}": name for number, name in enumerate(sorted(names))}
+            pending: dict[str, Any] = {
+                self._table.name: {
+                    "Keys": [serialize({"pk": _bucket_pk(item_id), "sk": "W"}) for item_id in items],
+                    "ProjectionExpression": ",".join(["#k", *placeholders]),
+                    "ExpressionAttributeNames": {"#k": "pk", **placeholders},
+                    "ConsistentRead": True,  # another container's add of a moment ago must count
+                }
+            }
+            for attempt in range(8):
+                answer = self._table.client.batch_get_item(RequestItems=pending)
+                for raw in answer.get("Responses", {}).get(self._table.name, []):
+                    item = deserialize(raw)
+                    found[_item_id(item.pop("pk"))] = item
+                pending = answer.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))  # DynamoDB throttled: back off as it asks
+            else:
+                raise DependencyError(f"DynamoDB left window buckets unread in {self._table.name}")
+        return found
+
+    def _evaluate(self, item: _Eval, values: dict[ItemId, dict[str, Any]]) -> Reached | None:
+        spec = item.spec
+        family = spec.bucket_seconds
+        for index, at in item.points:
+            count, distinct, oldest = 0, set[str](), None
+            for bucket in window_buckets(at, spec.window_seconds):
+                value = values.get((family, bucket, item.shard), {}).get(item.name)
+                if not value:
+                    continue
+                oldest = bucket if oldest is None else oldest
+                if isinstance(value, set):
+                    distinct |= value
+                else:
+                    count += int(value)
+            size = count if spec.distinct is None else len(distinct)
+            if size >= spec.threshold:
+                when = datetime.fromtimestamp(at, UTC)
+                first = min(item.events[0].time, datetime.fromtimestamp((oldest or index) * family, UTC))
+                return Reached(
+                    scenario=spec.name,
+                    key=item.key,
+                    count=count if spec.distinct is None else len(item.events),
+                    distinct=None if spec.distinct is None else size,
+                    first_seen=first,
+                    last_seen=when,
+                    at=when,
+                    sample=tuple(item.events[:SAMPLE_SIZE]),
+                )
+        return None
+
+    # Scheduled evaluation
+
+    def sweep(self, specs: Sequence[WindowSpec], now: datetime) -> list[Reached]:
+        if not specs:
+            return []
+        minute = epoch(now) // 60
+        touched_ids = [
+            f"DT#{m}#{writer}" for m in range(minute - self._lookback + 1, minute + 1) for writer in range(self._shards)
+        ]
+        touched = self._table.batch_get([{"pk": pk, "sk": "T"} for pk in touched_ids])
+        at = now.timestamp()
+        evaluations = []
+        for spec in specs:
+            keys = set().union(*(item.get(spec.name, set()) for item in touched))
+            for text in sorted(keys):
+                key = parse_key_text(text)
+                if self._is_held(spec.name, key, at):
+                    continue
+                name = ("n|" if spec.distinct is None else "d|") + spec.name + "|" + text
+                index = bucket_index(at, spec.bucket_seconds)
+                evaluations.append(_Eval(spec, key, name, self.shard(text), [(index, at)], ()))
+        if not evaluations:
+            return []
+        values = self._read(evaluations, {})
+        reached = []
+        for item in evaluations:
+            hit = self._evaluate_swept(item, values, now)
+            if hit is not None:
+                reached.append(hit)
+        return reached
+
+    def _evaluate_swept(self, item: _Eval, values: dict[ItemId, dict[str, Any]], now: datetime) -> Reached | None:
+        spec = item.spec
+        count, distinct, oldest = 0, set[str](), None
+        for bucket in window_buckets(now.timestamp(), spec.window_seconds):
+            value = values.get((spec.bucket_seconds, bucket, item.shard), {}).get(item.name)
+            if not value:
+                continue
+            oldest = bucket if oldest is None else oldest
+            if isinstance(value, set):
+                distinct |= value
+            else:
+                count += int(value)
+        size = count if spec.distinct is None else len(distinct)
+        if oldest is None or size < spec.threshold:
+            return None
+        return Reached(
+            scenario=spec.name,
+            key=item.key,
+            count=count if spec.distinct is None else size,
+            distinct=None if spec.distinct is None else size,
+            first_seen=datetime.fromtimestamp(oldest * spec.bucket_seconds, UTC),
+            last_seen=now,
+            at=now,
+        )
+
+    # Claims
+
+    def claim(self, scenario: str, key: Key, at: datetime, until: datetime) -> bool:
+        if self._is_held(scenario, key, at.timestamp()):
+            return False
+        try:
+            # Why the condition: two containers reaching the same threshold in the same second both try; the
+            # first put wins, the second finds a claim whose `until` is still ahead and is refused.
+            self._table.put(
+                {"pk": f"DC#{scenario}#{key_text(key)}", "sk": "C", "until": epoch(until), "ttl": epoch(until) + 86400},
+                condition="attribute_not_exists(pk) OR #u <= :at",
+                names={"#u": "until"},
+                values={":at": epoch(at)},
+            )
+        except ConflictError:
+            # Held by another container: its claim was made moments ago with this scenario's cooldown, so it
+            # holds until about `until` too; remember that instead of asking again for every batch.
+            self._held[(scenario, key)] = until
+            return False
+        self._held[(scenario, key)] = until
+        return True
+
+    def _is_held(self, scenario: str, key: Key, at: float) -> bool:
+        held = self._held.get((scenario, key))
+        if held is None:
+            return False
+        if held.timestamp() > at:
+            return True
+        del self._held[(scenario, key)]
+        return False
+
+    def shard(self, text: str) -> int:
+        """The shard of a key (stable across processes, unlike `hash`)."""
+        return zlib.crc32(text.encode("utf-8")) % self._shards
+
+
+def _bucket_pk(item_id: ItemId) -> str:
+    family, index, shard = item_id
+    return f"DW#{family}#{index}#{shard}"
+
+
+def _item_id(pk: str) -> ItemId:
+    _, family, index, shard = pk.split("#")
+    return int(family), int(index), int(shard)
+
+
+def _indexes(points: list[tuple[int, float]], window_seconds: int) -> set[int]:
+    """Every bucket any of the evaluation points' windows covers."""
+    found: set[int] = set()
+    for _, at in points:
+        found.update(window_buckets(at, window_seconds))
+    return found
+
+
+def _chunks(clauses: list[tuple[str, Any]], most: int) -> Iterable[list[tuple[str, Any]]]:
+    """Slices of at most `most` clauses whose expression stays under MAX_EXPRESSION characters."""
+    chunk: list[tuple[str, Any]] = []
+    size = len("SET #t = :t ADD ")
+    for clause in clauses:
+        cost = 2 * len(str(len(chunk))) + 8  # "#aN :vN, "
+        if chunk and (len(chunk) >= most or size + cost > MAX_EXPRESSION):
+            yield chunk
+            chunk, size = [], len("SET #t = :t ADD ")
+        chunk.append(clause)
+        size += cost
+    if chunk:
+        yield chunk
+
+
+def _requests(wanted: dict[ItemId, set[str]]) -> Iterable[tuple[list[ItemId], set[str]]]:
+    """BatchGetItem requests: items sorted by shard (a shard's items want the same names), merged while the
+    item count and the projection allow; an item wanting more names than one projection holds is read in parts."""
+    items: list[ItemId] = []
+    names: set[str] = set()
+    for item_id in sorted(wanted, key=lambda i: (i[2], i[0], i[1])):
+        need = wanted[item_id]
+        if len(need) > MAX_NAMES:
+            if items:
+                yield items, names
+                items, names = [], set()
+            for part in _split(sorted(need), MAX_NAMES):
+                yield [item_id], set(part)
+            continue
+        union = names | need
+        if items and (len(items) >= MAX_GET or len(union) > MAX_NAMES):
+            yield items, names
+            items, union = [], set(need)
+        items.append(item_id)
+        names = union
+    if items:
+        yield items, names
+
+
+def _split(names: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(names), size):
+        yield names[start : start + size]

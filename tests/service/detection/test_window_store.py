@@ -1,0 +1,187 @@
+"""Detection windows in DynamoDB (moto): counts across batches and containers, the request budget of a batch,
+one trigger for two containers, scheduled sweeps, distinct sets, and a TTL on every item."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from chalicelib.core.clock import FixedClock
+from chalicelib.core.dynamo import DynamoTable
+from chalicelib.detection.engine import Detector
+from chalicelib.detection.scenarios import Scenario, load_defaults
+from chalicelib.detection.window_store import DynamoWindows
+from chalicelib.detection.windows import InMemoryWindows
+from chalicelib.events.model import AUTH_FAILURE, INVALID_USER, LOG_AUTH, MEDIUM, Event
+from tests.support.aws import count_requests
+
+IP = "203.0.113.7"
+
+
+@pytest.fixture(autouse=True)
+def _deep_expressions() -> Iterator[None]:
+    """moto parses an UpdateExpression recursively: 250 ADD clauses need a deeper stack than Python's default
+    (DynamoDB itself only caps the expression at 4 KB)."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10_000))
+    yield
+    sys.setrecursionlimit(limit)
+
+
+@pytest.fixture
+def table(aws, settings) -> DynamoTable:
+    return DynamoTable(aws.client("dynamodb"), settings.counters_table)
+
+
+def defaults(*names: str) -> list[Scenario]:
+    return [s for s in load_defaults() if not names or s.name in names]
+
+
+def failure(at: datetime, ip: str = IP, **values: Any) -> Event:
+    base: dict[str, Any] = {"username": "root", "sensor": "web01", "raw": f"failure from {ip}"}
+    base.update(values)
+    kind = base.pop("kind", AUTH_FAILURE)
+    return Event(at, ip, kind, "sshd", LOG_AUTH, MEDIUM, **base)
+
+
+def detector(table: DynamoTable, clock: FixedClock, scenarios: list[Scenario], writer: int = 0) -> Detector:
+    return Detector(scenarios, DynamoWindows(table, clock, writer=writer), clock)
+
+
+def test_counts_add_up_across_batches_and_trigger_at_the_threshold(table, clock) -> None:
+    ssh = detector(table, clock, defaults("ssh-bruteforce"))
+    now = clock.now()
+    assert ssh.observe([failure(now), failure(now + timedelta(seconds=1))]) == []
+    assert ssh.observe([failure(now + timedelta(seconds=70)), failure(now + timedelta(seconds=80))]) == []
+    (trigger,) = ssh.observe([failure(now + timedelta(seconds=130))])
+    assert (trigger.scenario, trigger.count, trigger.at) == ("ssh-bruteforce", 5, now + timedelta(seconds=130))
+    assert trigger.first_seen == now and trigger.reason == f"5 failed logins in 10m from {IP} (sshd)"
+    assert ssh.observe([failure(now + timedelta(seconds=140))]) == []  # held: its ban outlasts the window
+
+
+def test_a_batch_spanning_buckets_is_evaluated_at_each(table, clock) -> None:
+    ssh = detector(table, clock, defaults("ssh-bruteforce"))
+    now = clock.now()
+    burst = [failure(now + timedelta(seconds=s)) for s in range(5)]
+    (trigger,) = ssh.observe([*burst, failure(now + timedelta(minutes=30))])
+    assert trigger.at == now + timedelta(seconds=4)  # the burst's bucket, not the late event's window
+
+
+def test_the_bucketed_window_may_count_one_bucket_more_than_the_exact_one(table, clock) -> None:
+    """The documented bound: events up to one bucket (a minute for 10 minutes) older than the window count."""
+    now = clock.now()  # 10:00:00, a bucket boundary
+    events = [failure(now + timedelta(seconds=s)) for s in (10, 20, 30, 40)]
+    late = failure(now + timedelta(seconds=625))  # (25, 625]: the exact window holds 30, 40 and 625 only
+    exact = Detector(defaults("ssh-bruteforce"), InMemoryWindows(), clock)
+    assert exact.observe(events) == [] and exact.observe([late]) == []
+    bucketed = detector(table, clock, defaults("ssh-bruteforce"))
+    assert bucketed.observe(events) == []
+    (trigger,) = bucketed.observe([late])
+    assert trigger.count == 5 and trigger.first_seen == now
+
+
+def test_two_containers_sharing_the_table_trigger_once(table, clock) -> None:
+    first = detector(table, clock, defaults("ssh-bruteforce"), writer=0)
+    second = detector(table, clock, defaults("ssh-bruteforce"), writer=1)
+    now = clock.now()
+    assert first.observe([failure(now + timedelta(seconds=s)) for s in range(3)]) == []
+    (trigger,) = second.observe([failure(now + timedelta(seconds=s)) for s in (3, 4)])  # 5 in the shared window
+    assert trigger.count == 5
+    assert first.observe([failure(now + timedelta(seconds=5))]) == []  # 6: the claim of the other holds
+    assert first.observe([failure(now + timedelta(seconds=6))]) == []  # and is remembered: no request again
+
+
+def test_two_containers_reaching_the_threshold_together_trigger_once(table, clock) -> None:
+    now = clock.now()
+    containers = [detector(table, clock, defaults("ssh-bruteforce"), writer=n) for n in range(2)]
+    triggers = [c.observe([failure(now + timedelta(seconds=s)) for s in range(5)]) for c in containers]
+    assert [len(found) for found in triggers] == [1, 0]
+
+
+def test_distinct_user_names_add_up_as_sets(table, clock) -> None:
+    enum = detector(table, clock, defaults("user-enumeration"))
+    now = clock.now()
+    names = ["root", "admin", "test", "oracle", "pi", "git", "guest", "ubuntu"]
+    batch = [failure(now + timedelta(seconds=n), username=name, kind=INVALID_USER) for n, name in enumerate(names)]
+    assert enum.observe(batch) == []
+    assert enum.observe([failure(now + timedelta(seconds=20), username="root")]) == []  # a repeat adds nothing
+    (trigger,) = enum.observe([failure(now + timedelta(seconds=30 + n), username=u) for n, u in enumerate("xy")])
+    assert (trigger.action, trigger.distinct) == ("pending", 10)
+
+
+def test_scheduled_scenarios_are_decided_by_the_sweep(table, clock) -> None:
+    slow = detector(table, clock, defaults("auth-low-and-slow"))
+    now = clock.now()
+    assert slow.observe([failure(now - timedelta(hours=5) + timedelta(minutes=15 * n)) for n in range(19)]) == []
+    assert slow.sweep(now) == []  # nineteen
+    assert slow.observe([failure(now)]) == []  # counted, not evaluated at ingest
+    (trigger,) = slow.sweep(now + timedelta(seconds=30))
+    assert (trigger.scenario, trigger.count, trigger.at) == ("auth-low-and-slow", 20, now + timedelta(seconds=30))
+    other = detector(table, clock, defaults("auth-low-and-slow"), writer=3)
+    assert other.sweep(now + timedelta(seconds=60)) == []  # another container's sweep: the claim holds
+    assert slow.sweep(now + timedelta(minutes=10)) == []  # the touched keys are older than the look-back
+
+
+def test_cross_sensor_correlation_by_the_sweep(table, clock) -> None:
+    correlation = detector(table, clock, defaults("distributed-bruteforce"))
+    now = clock.now()
+    correlation.observe([failure(now, sensor="web01"), failure(now, sensor="web02")])
+    assert correlation.sweep(now) == []
+    other = detector(table, clock, defaults("distributed-bruteforce"), writer=2)  # another container's batch
+    other.observe([failure(now + timedelta(seconds=5), sensor="db01")])
+    (trigger,) = correlation.sweep(now + timedelta(seconds=10))
+    assert trigger.distinct == 3
+
+
+def test_the_request_budget_of_a_batch(table, clock, aws) -> None:
+    """1,000 failures from 500 addresses through every shipped scenario: about 20 requests, within the ~30 the
+    detection share of the ingest budget allows (100 per 1,000 events, half of it for events and stats)."""
+    ingest = detector(table, clock, defaults())
+    now = clock.now()
+    addresses = [f"198.51.{n // 250}.{n % 250 + 1}" for n in range(500)]
+
+    def batch(start: datetime) -> list[Event]:
+        return [
+            failure(start + timedelta(milliseconds=50 * n), ip=addresses[n % 500], username=f"user{n % 7}")
+            for n in range(1000)
+        ]
+
+    with count_requests(aws.client("dynamodb")) as cold:
+        triggers = ingest.observe(batch(now))
+    with count_requests(aws.client("dynamodb")) as warm:
+        ingest.observe(batch(now + timedelta(seconds=50)))
+    print("cold batch:", dict(cold), "warm batch:", dict(warm))
+    assert triggers == []  # two failures per address: nothing reached yet
+    for counts in (cold, warm):
+        assert sum(counts.values()) <= 30, counts
+        assert counts["dynamodb.PutItem"] == 0
+    assert cold["dynamodb.UpdateItem"] <= 4 * 4 + 1  # 3 families x 4 shards (+1 chunk), touched keys
+
+
+def test_a_flood_from_one_address_is_one_update_per_family(table, clock, aws) -> None:
+    ingest = detector(table, clock, defaults())
+    now = clock.now()
+    with count_requests(aws.client("dynamodb")) as counts:
+        (trigger, *others) = ingest.observe([failure(now + timedelta(milliseconds=10 * n)) for n in range(1000)])
+    assert trigger.scenario == "ssh-bruteforce" and trigger.count == 1000  # the whole batch, in one add
+    assert {t.scenario for t in others} == {"login-failures-threshold"}
+    assert counts["dynamodb.UpdateItem"] == 4  # 60 s, 360 s and 8640 s families, and the touched keys
+    assert counts["dynamodb.PutItem"] == 2  # the two claims
+
+
+def test_every_item_expires(table, clock) -> None:
+    ingest = detector(table, clock, defaults())
+    now = clock.now()
+    (trigger, *_) = ingest.observe([failure(now + timedelta(seconds=n), username=f"u{n}") for n in range(12)])
+    ingest.sweep(now + timedelta(seconds=30))
+    items = list(table.scan_all())
+    kinds = Counter(item["pk"].split("#")[0] for item in items)
+    assert kinds["DW"] >= 3 and kinds["DT"] == 1 and kinds["DC"] >= 1
+    assert all(int(item["ttl"]) > now.timestamp() for item in items)
+    claim = next(item for item in items if item["pk"] == f"DC#ssh-bruteforce#{IP}")
+    assert int(claim["until"]) == int((trigger.at + timedelta(hours=1)).timestamp())
