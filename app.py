@@ -83,3 +83,15 @@ def push_decisions(event):
 def reconcile_targets(event):
     """Compare every target with the decisions in force and repair the drift."""
     return get_container().reconciler.reconcile()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="publish_feeds")
+def publish_feeds(event):
+    """Publish the feeds when changes wait (debounced); a verifying publish every VIGIL_FEED_REFRESH_SECONDS."""
+    return get_container().feed_publisher.run_scheduled()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="evaluate_windows")
+def evaluate_windows(event):
+    """Scenarios with long windows and cross-sensor correlation, evaluated over what ingest counted."""
+    return get_container().responder.sweep()

@@ -115,13 +115,15 @@ class Log:
 
 def addresses(rng: random.Random, count: int) -> list[str]:
     """`count` distinct public-looking IPv4 addresses (no private, loopback or multicast ranges)."""
-    found: set[str] = set()
+    found: dict[str, None] = {}  # a dict, not a set: its order does not depend on the hash seed
     while len(found) < count:
         first = rng.randint(1, 223)
         if first in (10, 100, 127, 169, 172, 192, 198):
             continue
-        found.add(f"{first}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}")
-    return sorted(found, key=lambda _: rng.random())
+        found[f"{first}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"] = None
+    pool = list(found)
+    rng.shuffle(pool)
+    return pool
 
 
 def generate(lines: int, seed: int) -> list[str]:
@@ -254,6 +256,24 @@ def fail2ban_jail(
             del entries[ip]
             _cleanup(entries, at, findtime)
     return banned
+
+
+def fail2ban_peak(times: list[float], findtime: int = FINDTIME) -> float:
+    """The highest count fail2ban's FailManager reaches for one address (its scaled estimate), never banning."""
+    first = last = retry = peak = 0.0
+    for at in times:
+        if retry and at - last >= findtime:  # cleaned up: no failure for findtime
+            retry = 0.0
+        if not retry:
+            first = last = at
+        elif at > last:
+            if first < at - findtime:
+                retry = round(retry / (at - first) * findtime)
+                first = at - findtime
+            last = at
+        retry += 1
+        peak = max(peak, retry)
+    return peak
 
 
 def _cleanup(entries: dict[str, list[float]], now: float, findtime: int) -> None:
@@ -599,7 +619,11 @@ def agreement(decisions: list[dict], failures: list[tuple[str, float]], cs: dict
         for ip in ips[:10]:
             times = by_ip.get(ip, [])
             densest = max((sum(1 for u in times if t - FINDTIME < u <= t) for t in times), default=0)
-            print(f"  - {label}: {ip}: {len(times)} failures, at most {densest} within any {FINDTIME // 60} minutes")
+            print(
+                f"  - {label}: {ip}: {len(times)} failures, at most {densest} within any {FINDTIME // 60} minutes; "
+                f"fail2ban's count peaked at {fail2ban_peak(times):g} (past findtime it scales the count by "
+                f"findtime / elapsed instead of dropping the oldest failures)"
+            )
     if cs:
         crowd = {ip for scenario, ip in cs["alerts"] if "ssh" in scenario}
         print(

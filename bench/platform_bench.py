@@ -78,8 +78,7 @@ def package_size() -> str:
     started = time.perf_counter()
     chalice = str(Path(sys.executable).with_name("chalice"))
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
-    subprocess.run([chalice, "package", "--stage", "dev", str(out)], cwd=ROOT, check=True, capture_output=True,
-                   env=env)
+    subprocess.run([chalice, "package", "--stage", "dev", str(out)], cwd=ROOT, check=True, capture_output=True, env=env)
     seconds = time.perf_counter() - started
     rows = []
     for archive in sorted(out.glob("*.zip")):

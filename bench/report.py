@@ -8,6 +8,7 @@ produced it, so any figure can be reproduced.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import platform
@@ -19,17 +20,39 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "BENCHMARKS.md"
 
 GROUPS: dict[str, list[tuple[str, list[str]]]] = {
-    "platform": [("Platform: cold start, package, API edge, authentication, IOC import",
-                  ["-m", "bench.platform_bench", "--iocs", "10000"])],
-    "index": [("Decisions: the in-memory IP index against pytricia (1,000,000 decisions)",
-               ["-m", "bench.index_bench", "--repeat", "5"])],
+    "platform": [
+        (
+            "Platform: cold start, package, API edge, authentication, IOC import",
+            ["-m", "bench.platform_bench", "--iocs", "10000"],
+        )
+    ],
+    "index": [
+        (
+            "Decisions: the in-memory IP index against pytricia (1,000,000 decisions)",
+            ["-m", "bench.index_bench", "--repeat", "5"],
+        )
+    ],
     "parsers": [("Events: sshd parser throughput", ["-m", "bench.parser_bench", "--lines", "1000000"])],
+    "detection": [
+        (
+            "Detection: replay of a 1,000,000-line auth.log against fail2ban and CrowdSec",
+            ["-m", "bench.detection_bench"],
+        )
+    ],
+    "feeds": [("Feeds: render + publish of 1,000,000 decisions per format", ["-m", "bench.feeds_bench"])],
+    "push": [("Push: 10,000 new bans to each loopback peer", ["-m", "bench.push_bench"])],
 }
 
 
 def run(args: list[str]) -> str:
-    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, check=False,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     if done.returncode != 0:
         return f"**failed** (exit {done.returncode}):\n\n```\n{done.stderr[-3000:]}\n```"
     return "\n".join(line for line in done.stdout.splitlines() if not line.startswith('{"level"'))
@@ -37,13 +60,15 @@ def run(args: list[str]) -> str:
 
 def machine() -> str:
     cpu = "unknown"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.system()} "
-            f"{platform.machine()}")
+    with contextlib.suppress(OSError, StopIteration):
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.system()} {platform.machine()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,11 +83,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"running {group}: {' '.join(command)}", file=sys.stderr, flush=True)
             body = run(command)
             stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-            sections[group] = (f"## {title}\n\nCommand: `.venv/bin/python {' '.join(command)}` "
-                               f"(run by `scripts/bench --only {group}`, {stamp})\n\n{body}\n")
-    header = ("# Benchmarks\n\nProduced by `scripts/bench` (see `bench/`). Machine: " + machine() + ". "
-              "Speed is measured here, never asserted in tests. AWS work is counted in requests: moto is a "
-              "functional emulator, not a performance model.\n")
+            sections[group] = (
+                f"## {title}\n\nCommand: `.venv/bin/python {' '.join(command)}` "
+                f"(run by `scripts/bench --only {group}`, {stamp})\n\n{body}\n"
+            )
+    header = (
+        "# Benchmarks\n\nProduced by `scripts/bench` (see `bench/`). Machine: " + machine() + ". "
+        "Speed is measured here, never asserted in tests. AWS work is counted in requests: moto is a "
+        "functional emulator, not a performance model.\n"
+    )
     order = [g for g in GROUPS if g in sections] + [g for g in sections if g not in GROUPS]
     OUT.write_text(header + "\n" + "\n".join(f"<!-- group:{g} -->\n{sections[g]}" for g in order))
     print(f"wrote {OUT}", file=sys.stderr)
@@ -75,7 +104,7 @@ def _split(text: str) -> dict[str, str]:
     current = None
     for line in text.splitlines(keepends=True):
         if line.startswith("<!-- group:") and line.rstrip().endswith("-->"):
-            current = line.strip()[len("<!-- group:"):-len("-->")].strip()
+            current = line.strip()[len("<!-- group:") : -len("-->")].strip()
             sections[current] = ""
         elif current:
             sections[current] += line

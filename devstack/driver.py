@@ -111,8 +111,9 @@ def _context(name: str) -> LambdaContext:
 class Driver:
     """Runs schedules and queue pollers in background threads until `stop()`."""
 
-    def __init__(self, app: Any, aws: AwsClients, *, retry_backoff_seconds: int | None = 10,
-                 wait_seconds: int = 1) -> None:
+    def __init__(
+        self, app: Any, aws: AwsClients, *, retry_backoff_seconds: int | None = 10, wait_seconds: int = 1
+    ) -> None:
         self._wait = wait_seconds
         self._app = app
         self._aws = aws

@@ -412,6 +412,7 @@ class VigilStack(cdk.Stack):
                     "secretsmanager:GetSecretValue",
                     "secretsmanager:CreateSecret",
                     "secretsmanager:PutSecretValue",
+                    "secretsmanager:DeleteSecret",  # a deleted target takes its credentials with it
                 ],
                 resources=[
                     self.format_arn(

@@ -6,6 +6,7 @@ Every fixture is function-scoped so no state leaks between tests; AWS credential
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +21,7 @@ from devstack.bootstrap import create_all
 from tests.support.client import ApiClient
 
 moto_patches.apply()
+sys.setrecursionlimit(20_000)  # moto parses detection's long update expressions recursively
 
 
 @pytest.fixture(autouse=True)

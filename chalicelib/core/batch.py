@@ -31,5 +31,6 @@ def process(event: Any, handle: Callable[[dict[str, Any]], None], context: Any =
             get_logger().exception("queue record failed", message_id=record.message_id)
             raise
 
-    return process_partial_response(event=raw, record_handler=record_handler,
-                                    processor=BatchProcessor(event_type=EventType.SQS), context=context)
+    return process_partial_response(
+        event=raw, record_handler=record_handler, processor=BatchProcessor(event_type=EventType.SQS), context=context
+    )

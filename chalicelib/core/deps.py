@@ -42,8 +42,10 @@ if TYPE_CHECKING:
     from chalicelib.detection.geoblocking import GeoBlocking
     from chalicelib.detection.geozones import GeoZones
     from chalicelib.detection.respond import Responder
+    from chalicelib.detection.service import Detection
     from chalicelib.distribution.bouncers import BouncerCursors
     from chalicelib.distribution.connectors import Connectors
+    from chalicelib.distribution.feeds.catalog import FeedSpec
     from chalicelib.distribution.feeds.publisher import FeedOptions, FeedPublisher, FeedReader
     from chalicelib.distribution.feeds.store import FeedState, FeedStore
     from chalicelib.distribution.jobs import SyncJobs
@@ -153,15 +155,39 @@ class Container:
     def retry_queue(self) -> RetryQueue:
         from chalicelib.events.retry import RetryQueue
 
-        return RetryQueue(self.aws.client("sqs"), self.settings.ingest_retry_queue, self.aws.client("s3"),
-                          self.settings.bucket)
+        return RetryQueue(
+            self.aws.client("sqs"), self.settings.ingest_retry_queue, self.aws.client("s3"), self.settings.bucket
+        )
 
     @cached_property
     def responder(self) -> Responder:
         from chalicelib.detection.respond import Responder
 
-        return Responder(self.detector, self.decisions, self.pending_bans, self.events, self.geoblocking,
-                         self.geozones, self.clock)
+        return Responder(
+            self.detection,
+            self.decisions,
+            self.pending_bans,
+            self.events,
+            self.geoblocking,
+            self.geozones,
+            self.clock,
+            geo=self.geoip,
+        )
+
+    @cached_property
+    def detection(self) -> Detection:
+        from chalicelib.detection.service import Detection, DetectionConfig
+        from chalicelib.detection.window_store import DynamoWindows
+
+        s = self.settings
+        windows = DynamoWindows(
+            self.table("counters"),
+            self.clock,
+            shards=s.detection_shards,
+            lookback_minutes=s.detection_sweep_lookback_minutes,
+            max_clauses=s.detection_update_clauses,
+        )
+        return Detection(DetectionConfig(self.table("entities"), self.clock), windows, self.clock)
 
     # distribution
     @cached_property
@@ -172,16 +198,21 @@ class Container:
         from chalicelib.distribution.targets import CredentialStore, Targets
 
         credentials = CredentialStore(self.aws.client("secretsmanager"), self.settings.target_secret_prefix)
-        return Targets(self.table("entities"), credentials, self.clock,
-                       partial(check_url, allow_loopback=self.settings.targets_allow_loopback))
+        return Targets(
+            self.table("entities"),
+            credentials,
+            self.clock,
+            partial(check_url, allow_loopback=self.settings.targets_allow_loopback),
+        )
 
     @cached_property
     def connector_for(self) -> Connectors:
         """`connector_for(kind)`: the connector of a kind of target, each built once with its dependencies."""
         from chalicelib.distribution.connectors import ConnectorDeps, Connectors
 
-        return Connectors(ConnectorDeps(clock=self.clock, aws=self.aws,
-                                        allow_loopback=self.settings.targets_allow_loopback))
+        return Connectors(
+            ConnectorDeps(clock=self.clock, aws=self.aws, allow_loopback=self.settings.targets_allow_loopback)
+        )
 
     @cached_property
     def delivery_status(self) -> DeliveryStatus:
@@ -215,17 +246,27 @@ class Container:
             self.sync_jobs.finish(body["job"], self.reconciler.reconcile(body.get("targets") or None))
 
         return Pusher(
-            self.targets, self.connector_for, self.delivery_status, self.clock,
+            self.targets,
+            self.connector_for,
+            self.delivery_status,
+            self.clock,
             QueueControl(self.aws.client("sqs"), self.settings.decisions_queue),
-            on_changes=self.feeds_changed, on_sync=run_sync,
+            on_changes=self.feeds_changed,
+            on_sync=run_sync,
             on_alerts=lambda alerts: self.events.put_alerts(alerts, self.clock.now()),
         )
 
     def feeds_changed(self) -> None:
-        """The change stream moved: the feeds are due a (debounced) publish."""
-        publisher = getattr(self, "feed_publisher", None)
-        if publisher is not None:
-            publisher.request_publish()
+        """The change stream moved: publish the feeds now unless one was published within the debounce (then the
+        minute schedule does it). A failing S3 must not hold back firewall pushes: the feeds stay marked dirty
+        and the schedule retries."""
+        from chalicelib.core.errors import DependencyError
+        from chalicelib.core.observability import get_logger
+
+        try:
+            self.feed_publisher.request_publish()
+        except DependencyError as exc:
+            get_logger().warning("feed publish deferred", error=exc.message)
 
     def queue_depth(self) -> dict[str, int]:
         """Messages waiting on the decisions queue and its dead-letter queue (what is still to be pushed)."""
@@ -237,7 +278,8 @@ class Container:
                 QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
             )["Attributes"]
             depth[name] = int(attributes["ApproximateNumberOfMessages"]) + int(
-                attributes["ApproximateNumberOfMessagesNotVisible"])
+                attributes["ApproximateNumberOfMessagesNotVisible"]
+            )
         return depth
 
     @cached_property
@@ -458,6 +500,7 @@ class Container:
             max_entries=dict(s.feed_max_entries),
             expand_limit=s.feed_expand_limit,
             access=s.feed_access,
+            source_cidrs=tuple(str(n) for n in s.feed_source_cidrs),
             debounce_seconds=s.feed_debounce_seconds,
             refresh_seconds=s.feed_refresh_seconds,
             presign_seconds=s.feed_presign_seconds,
@@ -468,8 +511,36 @@ class Container:
     def feed_publisher(self) -> FeedPublisher:
         from chalicelib.distribution.feeds.publisher import FeedPublisher
 
-        # Target-group feeds: pass `groups=` a function returning their `FeedSpec`s once groups exist.
-        return FeedPublisher(self.feed_store, self.feed_state, self.decision_queries, self.clock, self.feed_options)
+        return FeedPublisher(
+            self.feed_store,
+            self.feed_state,
+            self.decision_queries,
+            self.clock,
+            self.feed_options,
+            groups=self.target_feeds,
+        )
+
+    def target_feeds(self) -> list[FeedSpec]:
+        """One feed per target group: `group-<target name>`, selecting what that target receives (pull-only
+        targets read theirs from S3 or the API; push targets get one too, for inspection and as a fallback)."""
+        import re
+
+        from chalicelib.distribution.feeds.catalog import FeedSpec
+
+        specs = []
+        for target in self.targets.list():
+            slug = re.sub(r"[^a-z0-9-]+", "-", target.name.lower()).strip("-")[:48] or target.id
+            cidrs = tuple(target.settings.get("source_cidrs") or ())
+            specs.append(
+                FeedSpec(
+                    name=f"group-{slug}",
+                    selector=target.selector.wants,
+                    source_cidrs=cidrs,
+                    access=str(target.settings.get("feed_access", "api")),
+                    title=target.name,
+                )
+            )
+        return specs
 
     @cached_property
     def feed_reader(self) -> FeedReader:

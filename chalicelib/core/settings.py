@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from chalicelib.core.errors import ConfigurationError
@@ -109,19 +109,20 @@ class Settings(BaseSettings):
     # (`{"paloalto": 50000}`; 0 = no limit; unset formats keep the documented device limits), the widest CIDR
     # the Sophos variant writes out address by address, the wait between two publishes triggered by changes,
     # the period of the full (verifying) publish, which is also the step of MikroTik timeouts, the default access
-    # (`api`, `presigned`, `bucket-policy`), the lifetime of presigned URLs (SigV4 allows 7 days at most), and
-    # the largest feed the API answers itself (bigger ones are redirected to a short presigned S3 URL: Lambda
-    # responses stop at 6 MB).
+    # (`api`, `presigned`, `bucket-policy` from the firewalls' source addresses), the lifetime of presigned URLs
+    # (SigV4 allows 7 days at most), and the largest feed the API answers itself (bigger ones are redirected to a
+    # short presigned S3 URL: Lambda responses stop at 6 MB).
     feed_formats: Annotated[list[FeedFormat], NoDecode] = Field(default_factory=lambda: list(FEED_FORMATS))
     feed_max_entries: dict[FeedFormat, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     feed_expand_limit: int = Field(256, ge=1, le=65_536)
     feed_debounce_seconds: float = Field(30.0, ge=0, le=3600)
     feed_refresh_seconds: int = Field(3600, ge=60, le=86_400)
     feed_access: Literal["api", "presigned", "bucket-policy"] = "api"
+    feed_source_cidrs: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)  # for bucket-policy
     feed_presign_seconds: int = Field(3600, ge=60, le=604_800)
     feed_api_max_bytes: int = Field(5_000_000, ge=1024, le=5_800_000)
 
-    _split_feed_lists = field_validator("feed_formats", mode="before")(_csv)
+    _split_feed_lists = field_validator("feed_formats", "feed_source_cidrs", mode="before")(_csv)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -152,8 +152,15 @@ def _span(network: Network) -> tuple[int, int, int]:
 
 def log_entry(op: str, decision: Decision) -> dict:
     """A change as the change log stores it: just what an index needs."""
-    entry = {"op": op, "id": decision.id, "value": decision.value, "kind": decision.kind,
-             "scope": decision.scope, "origin": decision.origin, "scenario": decision.scenario or decision.reason[:60]}
+    entry = {
+        "op": op,
+        "id": decision.id,
+        "value": decision.value,
+        "kind": decision.kind,
+        "scope": decision.scope,
+        "origin": decision.origin,
+        "scenario": decision.scenario or decision.reason[:60],
+    }
     if decision.until is not None:
         entry["until"] = decision.until.isoformat()
     return entry

@@ -30,8 +30,17 @@ class PendingBans:
         self._clock = clock
         self._review = timedelta(days=review_days)
 
-    def propose(self, ip: str, *, scenario: str, reason: str, seconds: Any, details: dict[str, Any],
-                actor: str = "detection", request_id: str | None = None) -> tuple[Decision, bool]:
+    def propose(
+        self,
+        ip: str,
+        *,
+        scenario: str,
+        reason: str,
+        seconds: Any,
+        details: dict[str, Any],
+        actor: str = "detection",
+        request_id: str | None = None,
+    ) -> tuple[Decision, bool]:
         """Record a pending ban; a second proposal for an address already waiting adds to it. Returns the
         pending decision and whether it is new."""
         now = self._clock.now()
@@ -40,14 +49,33 @@ class PendingBans:
         if existing is not None and existing.active_at(now):
             hits = int(existing.extra.get("hits", 1)) + 1
             scenarios = sorted(set(existing.extra.get("scenarios", [existing.scenario])) | {scenario})
-            updated = self._d.update(existing, actor=actor, action="pending_updated", request_id=request_id,
-                                     extra={**existing.extra, "hits": hits, "scenarios": scenarios, "last": details})
+            updated = self._d.update(
+                existing,
+                actor=actor,
+                action="pending_updated",
+                request_id=request_id,
+                extra={**existing.extra, "hits": hits, "scenarios": scenarios, "last": details},
+            )
             return updated, False
         pending = Decision(
-            id=str(uuid.uuid4()), value=value, type=PENDING, scope=GLOBAL, origin="scenario", reason=reason,
-            scenario=scenario, created_at=now, created_by=actor, updated_at=now, until=now + self._review,
-            extra={"duration_seconds": None if seconds is DEFAULT else seconds, "hits": 1, "scenarios": [scenario],
-                   "first": details, "last": details},
+            id=str(uuid.uuid4()),
+            value=value,
+            type=PENDING,
+            scope=GLOBAL,
+            origin="scenario",
+            reason=reason,
+            scenario=scenario,
+            created_at=now,
+            created_by=actor,
+            updated_at=now,
+            until=now + self._review,
+            extra={
+                "duration_seconds": None if seconds is DEFAULT else seconds,
+                "hits": 1,
+                "scenarios": [scenario],
+                "first": details,
+                "last": details,
+            },
         )
         saved = self._d.store.save(pending, existing.version if existing else None)
         self._d.record_new(saved, actor=actor, action="pending", request_id=request_id)
@@ -69,35 +97,45 @@ class PendingBans:
 
     def for_ip(self, ip: str) -> list[Decision]:
         value = addresses.normalise(ip)
-        return sorted((d for d in self._d.store.for_value(value) if d.type == PENDING),
-                      key=lambda d: d.created_at or self._clock.now(), reverse=True)
+        return sorted(
+            (d for d in self._d.store.for_value(value) if d.type == PENDING),
+            key=lambda d: d.created_at or self._clock.now(),
+            reverse=True,
+        )
 
-    def approve(self, pending_id: str, *, actor: str, reason: str = "",
-                request_id: str | None = None) -> tuple[Decision, Decision]:
+    def approve(
+        self, pending_id: str, *, actor: str, reason: str = "", request_id: str | None = None
+    ) -> tuple[Decision, Decision]:
         """Turn a pending ban into a ban; returns (the ended pending record, the ban)."""
         pending = self.get(pending_id)
         seconds = pending.extra.get("duration_seconds")
         ban = self._d.ban(
-            BanRequest(pending.value, reason=f"{pending.reason} (approved by {actor}{': ' + reason if reason else ''})",
-                       seconds=DEFAULT if seconds is None else seconds, origin="scenario", scenario=pending.scenario,
-                       on_existing="extend"),
-            actor=actor, request_id=request_id,
+            BanRequest(
+                pending.value,
+                reason=f"{pending.reason} (approved by {actor}{': ' + reason if reason else ''})",
+                seconds=DEFAULT if seconds is None else seconds,
+                origin="scenario",
+                scenario=pending.scenario,
+                on_existing="extend",
+            ),
+            actor=actor,
+            request_id=request_id,
         )
-        ended = self._d.end(pending, actor=actor, reason=reason or "approved", action="approved",
-                            request_id=request_id)
+        ended = self._d.end(pending, actor=actor, reason=reason or "approved", action="approved", request_id=request_id)
         return ended, ban
 
-    def reject(self, pending_id: str, *, actor: str, reason: str = "", whitelist: bool = False,
-               request_id: str | None = None) -> tuple[Decision, Decision | None]:
+    def reject(
+        self, pending_id: str, *, actor: str, reason: str = "", whitelist: bool = False, request_id: str | None = None
+    ) -> tuple[Decision, Decision | None]:
         """Drop a pending ban; with `whitelist`, add a soft whitelist entry for the address."""
         pending = self.get(pending_id)
-        ended = self._d.end(pending, actor=actor, reason=reason or "rejected", action="rejected",
-                            request_id=request_id)
+        ended = self._d.end(pending, actor=actor, reason=reason or "rejected", action="rejected", request_id=request_id)
         entry = None
         if whitelist:
             try:
-                entry, _, _ = self._whitelist.add(pending.network, type_="soft", reason=f"rejected pending ban: {reason}",
-                                                  actor=actor)
+                entry, _, _ = self._whitelist.add(
+                    pending.network, type_="soft", reason=f"rejected pending ban: {reason}", actor=actor
+                )
             except ConflictError:
                 entry = None  # already whitelisted
         return ended, entry
@@ -105,16 +143,22 @@ class PendingBans:
     def stats(self) -> dict[str, Any]:
         waiting = self.waiting()
         decided = self.decided()
-        outcome = Counter(d.ended_reason if d.ended_reason in ("approved", "rejected", "expired") else "other"
-                          for d in decided)
+        outcome = Counter(
+            d.ended_reason if d.ended_reason in ("approved", "rejected", "expired") else "other" for d in decided
+        )
         return {
             "pending": len(waiting),
             "approved": outcome.get("approved", 0),
             "rejected": outcome.get("rejected", 0),
             "expired": outcome.get("expired", 0),
             "by_scenario": dict(Counter(d.scenario for d in waiting)),
-            "by_country": dict(Counter((d.extra.get("last") or {}).get("country") for d in waiting
-                                       if (d.extra.get("last") or {}).get("country"))),
+            "by_country": dict(
+                Counter(
+                    (d.extra.get("last") or {}).get("country")
+                    for d in waiting
+                    if (d.extra.get("last") or {}).get("country")
+                )
+            ),
             "oldest": iso(min((d.created_at for d in waiting if d.created_at), default=None)),
         }
 
@@ -122,11 +166,20 @@ class PendingBans:
 def pending_view(d: Decision) -> dict[str, Any]:
     last = d.extra.get("last") or {}
     return {
-        "id": d.id, "ip": d.address, "scenario": d.scenario, "scenarios": d.extra.get("scenarios", [d.scenario]),
-        "reason": d.reason, "status": "pending" if d.status == ACTIVE else d.ended_reason,
-        "hits": d.extra.get("hits", 1), "country": last.get("country"), "zone": last.get("zone"),
-        "count": last.get("count"), "sample": last.get("sample", []),
+        "id": d.id,
+        "ip": d.address,
+        "scenario": d.scenario,
+        "scenarios": d.extra.get("scenarios", [d.scenario]),
+        "reason": d.reason,
+        "status": "pending" if d.status == ACTIVE else d.ended_reason,
+        "hits": d.extra.get("hits", 1),
+        "country": last.get("country"),
+        "zone": last.get("zone"),
+        "count": last.get("count"),
+        "sample": last.get("sample", []),
         "proposed_ban_seconds": d.extra.get("duration_seconds"),
-        "created_at": iso(d.created_at), "review_by": iso(d.until), "decided_at": iso(d.ended_at),
+        "created_at": iso(d.created_at),
+        "review_by": iso(d.until),
+        "decided_at": iso(d.ended_at),
         "decided_by": d.ended_by,
     }

@@ -252,7 +252,9 @@ class Decisions:
         if asked is not DEFAULT:
             return asked
         base, factor, cap = own or (
-            self.policy.default_ban_seconds, self.policy.recidivism_factor, self.policy.recidivism_max_seconds
+            self.policy.default_ban_seconds,
+            self.policy.recidivism_factor,
+            self.policy.recidivism_max_seconds,
         )
         return ttl.recidivism_ttl(base, previous_bans, factor, max(cap, base))
 

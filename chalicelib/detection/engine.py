@@ -59,6 +59,13 @@ class Trigger:
     reason: str
     sample: tuple[str, ...]  # up to five raw lines
 
+    @property
+    def recidivism(self) -> tuple[int, float, int] | None:
+        """(base seconds, factor, max seconds), as `BanRequest.recidivism` takes it; None when the ban cannot grow."""
+        if self.duration_seconds is None or self.recidivism_max_seconds is None:
+            return None
+        return self.duration_seconds, self.recidivism_factor, self.recidivism_max_seconds
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
@@ -97,8 +104,9 @@ class _Rule:
             threshold=scenario.threshold.count,
             distinct=None if distinct is None else _value_of(distinct, group.sensor),
             scheduled=scenario.evaluation == "scheduled",
+            hold_seconds=cooldown_seconds(scenario),
         )
-        self.cooldown = timedelta(seconds=cooldown_seconds(scenario))
+        self.cooldown = timedelta(seconds=self.spec.hold_seconds)
 
 
 class _Group:

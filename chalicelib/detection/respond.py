@@ -27,6 +27,8 @@ STEP_DOWN = {"ban": "pending", "pending": "alert", "alert": "alert"}
 class DetectorLike(Protocol):
     def observe(self, events: Sequence[Event]) -> list[Any]: ...
 
+    def sweep(self) -> list[Any]: ...
+
 
 class GeoBlockingLike(Protocol):
     def evaluate(self, geo: Any) -> Any: ...
@@ -57,7 +59,9 @@ class Responder:
         geoblocking: GeoBlockingLike,
         geozones: GeoZonesLike,
         clock: Clock,
+        geo: Any = None,
     ) -> None:
+        self._geo = geo
         self._detector = detector
         self._decisions = decisions
         self._pending = pending
@@ -73,6 +77,16 @@ class Responder:
         self._geoblock(enriched, outcome, request_id)
         for trigger in self._detector.observe(events):
             self._act(trigger, enriched.get(trigger.source_ip, {}), outcome, request_id)
+        if outcome.alerts:
+            self._events.put_alerts(outcome.alerts, self._clock.now())
+        return {"decisions": outcome.decisions, "alerts": len(outcome.alerts), "suppressed": outcome.suppressed}
+
+    def sweep(self) -> dict[str, Any]:
+        """The minute schedule: scenarios evaluated over long windows and across sensors."""
+        outcome = Outcome([], [])
+        for trigger in self._detector.sweep():
+            geo = self._geo.lookup(trigger.source_ip) if self._geo is not None else None
+            self._act(trigger, {"country": getattr(geo, "country_code", None)}, outcome, None)
         if outcome.alerts:
             self._events.put_alerts(outcome.alerts, self._clock.now())
         return {"decisions": outcome.decisions, "alerts": len(outcome.alerts), "suppressed": outcome.suppressed}

@@ -56,6 +56,7 @@ class WindowSpec:
     threshold: int
     distinct: Callable[[Event], str | None] | None = None
     scheduled: bool = False  # counted at ingest, evaluated by `sweep`
+    hold_seconds: int = 0  # how long a key that reached stays quiet (the scenario's cooldown); 0: unknown
 
     @property
     def bucket_seconds(self) -> int:
@@ -159,9 +160,9 @@ class _State:
 
     __slots__ = ("check", "events", "values")
 
-    def __init__(self, distinct: bool, check: int) -> None:
+    def __init__(self, check: int) -> None:
         self.events: deque[Event] = deque()
-        self.values: dict[str, int] | None = {} if distinct else None
+        self.values: dict[str, int] = {}  # distinct scenarios only
         self.check = check
 
 
@@ -195,31 +196,39 @@ class InMemoryWindows:
             elif spec.distinct is None:
                 self._count(spec, states, counted.events, reached)
             else:
-                self._count_distinct(spec, states, counted.events, reached)
+                self._count_distinct(spec, spec.distinct, states, counted.events, reached)
         return reached
 
     def _count(
         self, spec: WindowSpec, states: dict[Key, _State], batch: Mapping[Key, Sequence[Event]], out: list[Reached]
     ) -> None:
-        # The hot loop of replay: a million-line log sends every counted event through here, so the common
-        # case (fewer events than the threshold) is an append and a length test.
+        # The hot loop of replay: a million-line log sends every counted event through here. A key whose
+        # window cannot reach the threshold with this batch takes the batch in one `extend`; otherwise each
+        # event is an append and a length test until the threshold is in reach.
         window = timedelta(seconds=spec.window_seconds)
+        hold = timedelta(seconds=spec.hold_seconds)
         threshold = spec.threshold
-        claims = self._claims[spec.name]
         name = spec.name
+        claims = self._claims[name]
         for key, listed in batch.items():
             events = listed
-            if claims and (held := claims.get(key)) is not None:
-                events = _after(claims, key, held, listed)
+            if claims and key in claims:  # held: only what comes after its hold counts
+                events = _after(claims, key, listed)
                 if not events:
                     continue
             state = states.get(key)
             if state is None:
-                state = states[key] = _State(False, threshold)
+                state = states[key] = _State(threshold)
             queue = state.events
             if queue and events[0].time < queue[-1].time:
                 events = _merge(queue, None, events)
+            elif len(queue) + len(events) < threshold:
+                queue.extend(events)
+                continue
+            quiet: datetime | None = None
             for event in events:
+                if quiet is not None and event.time < quiet:
+                    continue  # reached in this batch: the rest falls in the hold its claim will take
                 queue.append(event)
                 if len(queue) < threshold:
                     continue
@@ -230,58 +239,67 @@ class InMemoryWindows:
                 if len(queue) >= threshold:
                     out.append(_reached(name, key, queue, None, time))
                     queue.clear()  # as fail2ban forgets a banned address's failures
+                    quiet = time + hold
 
     def _count_only(self, spec: WindowSpec, states: dict[Key, _State], batch: Mapping[Key, Sequence[Event]]) -> None:
         """Scheduled scenarios: keep the window (trimmed when it doubles); `sweep` evaluates it."""
         window = timedelta(seconds=spec.window_seconds)
         value_of = spec.distinct
-        claims = self._claims[spec.name]
+        name = spec.name
+        claims = self._claims[name]
         for key, listed in batch.items():
             events = listed
-            if claims and (held := claims.get(key)) is not None:
-                events = _after(claims, key, held, listed)
+            if claims and key in claims:  # held: only what comes after its hold counts
+                events = _after(claims, key, listed)
                 if not events:
                     continue
             state = states.get(key)
             if state is None:
-                state = states[key] = _State(value_of is not None, 2 * spec.threshold)
+                state = states[key] = _State(2 * spec.threshold)
             queue, values = state.events, state.values
             if queue and events[0].time < queue[-1].time:
                 events = _merge(queue, values, events)
-            for event in events:
-                if values is not None and value_of is not None:
+            if value_of is None:
+                queue.extend(events)
+            else:
+                for event in events:
                     value = value_of(event)
-                    if value is None:
-                        continue
-                    values[value] = values.get(value, 0) + 1
-                queue.append(event)
-            if len(queue) >= state.check:
+                    if value is not None:
+                        values[value] = values.get(value, 0) + 1
+                        queue.append(event)
+            if queue and len(queue) >= state.check:
                 _evict(queue, values, value_of, queue[-1].time - window)
                 state.check = max(2 * len(queue), 2 * spec.threshold)
 
     def _count_distinct(
-        self, spec: WindowSpec, states: dict[Key, _State], batch: Mapping[Key, Sequence[Event]], out: list[Reached]
+        self,
+        spec: WindowSpec,
+        value_of: Callable[[Event], str | None],
+        states: dict[Key, _State],
+        batch: Mapping[Key, Sequence[Event]],
+        out: list[Reached],
     ) -> None:
         window = timedelta(seconds=spec.window_seconds)
-        value_of = spec.distinct
-        assert value_of is not None
+        hold = timedelta(seconds=spec.hold_seconds)
         threshold = spec.threshold
-        claims = self._claims[spec.name]
         name = spec.name
+        claims = self._claims[name]
         for key, listed in batch.items():
             events = listed
-            if claims and (held := claims.get(key)) is not None:
-                events = _after(claims, key, held, listed)
+            if claims and key in claims:  # held: only what comes after its hold counts
+                events = _after(claims, key, listed)
                 if not events:
                     continue
             state = states.get(key)
             if state is None:
-                state = states[key] = _State(True, 2 * threshold)
+                state = states[key] = _State(2 * threshold)
             queue, values = state.events, state.values
-            assert values is not None
             if queue and events[0].time < queue[-1].time:
                 events = _merge(queue, values, events)
+            quiet: datetime | None = None
             for event in events:
+                if quiet is not None and event.time < quiet:
+                    continue
                 value = value_of(event)
                 if value is None:
                     continue  # nothing to tell apart (a failure without a user name)
@@ -296,6 +314,7 @@ class InMemoryWindows:
                     out.append(_reached(name, key, queue, len(values), time))
                     queue.clear()
                     values.clear()
+                    quiet = time + hold
 
     def sweep(self, specs: Sequence[WindowSpec], now: datetime) -> list[Reached]:
         reached: list[Reached] = []
@@ -303,21 +322,20 @@ class InMemoryWindows:
             touched = self._touched.pop(spec.name, set())
             states = self._states.get(spec.name, {})
             start = now - timedelta(seconds=spec.window_seconds)
+            distinct = spec.distinct is not None
             for key in touched:
                 state = states.get(key)
                 # Fewer events (or values) than the threshold cannot have reached it: skip the trimming.
-                if state is None or len(state.events if state.values is None else state.values) < spec.threshold:
+                if state is None or len(state.values if distinct else state.events) < spec.threshold:
                     continue
                 _evict(state.events, state.values, spec.distinct, start)
-                size = len(state.events) if state.values is None else len(state.values)
-                if state.events and size >= spec.threshold:
-                    held = self._claims[spec.name].get(key)
-                    if held is None or held <= now:
-                        distinct = None if state.values is None else len(state.values)
-                        reached.append(_reached(spec.name, key, state.events, distinct, now))
-                    state.events.clear()
-                    if state.values is not None:
-                        state.values.clear()
+                if len(state.values if distinct else state.events) < spec.threshold:
+                    continue
+                held = self._claims[spec.name].get(key)
+                if held is None or held <= now:
+                    reached.append(_reached(spec.name, key, state.events, len(state.values) if distinct else None, now))
+                state.events.clear()
+                state.values.clear()
         return reached
 
     def claim(self, scenario: str, key: Key, at: datetime, until: datetime) -> bool:
@@ -328,6 +346,10 @@ class InMemoryWindows:
         claims[key] = until
         return True
 
+    def held_until(self, scenario: str, key: Key) -> datetime | None:
+        """Until when a claim holds `key` of `scenario` (None: never claimed, or forgotten once over)."""
+        return self._claims.get(scenario, {}).get(key)
+
     def current(self, scenario: str, key: Key) -> tuple[int, int | None]:
         """Events and distinct values in `key`'s window at its newest event (replay's `--explain`)."""
         spec = self._specs.get(scenario)
@@ -336,15 +358,16 @@ class InMemoryWindows:
             return 0, (None if spec is None or spec.distinct is None else 0)
         start = state.events[-1].time - timedelta(seconds=spec.window_seconds)
         _evict(state.events, state.values, spec.distinct, start)
-        return len(state.events), (None if state.values is None else len(state.values))
+        return len(state.events), (None if spec.distinct is None else len(state.values))
 
 
 def _time(event: Event) -> datetime:
     return event.time
 
 
-def _after(claims: dict[Key, datetime], key: Key, held: datetime, events: Sequence[Event]) -> Sequence[Event]:
+def _after(claims: dict[Key, datetime], key: Key, events: Sequence[Event]) -> Sequence[Event]:
     """The events of a held key at or after the end of its hold."""
+    held = claims[key]
     if events[0].time >= held:
         del claims[key]  # the hold is over: forget it, so the claims stay as few as the keys held
         return events
@@ -357,7 +380,7 @@ def _merge(queue: deque[Event], values: dict[str, int] | None, events: Sequence[
     """Late events (older than the window's newest): the window and the new events, to count again in order."""
     merged = sorted([*queue, *events], key=_time)
     queue.clear()
-    if values is not None:
+    if values:
         values.clear()
     return merged
 

@@ -29,12 +29,19 @@ class SyncJobs:
 
     def start(self, target_ids: list[str], requested_by: str | None) -> dict[str, Any]:
         now = self._clock.now()
-        job = {"id": uuid.uuid4().hex, "kind": "sync", "targets": target_ids, "status": "queued",
-               "requested_by": requested_by, "created_at": iso(now)}
+        job = {
+            "id": uuid.uuid4().hex,
+            "kind": "sync",
+            "targets": target_ids,
+            "status": "queued",
+            "requested_by": requested_by,
+            "created_at": iso(now),
+        }
         self._t.put({"pk": f"JOB#{job['id']}", "sk": "JOB", "ttl": epoch(now + KEEP), **job})
         url = self._sqs.get_queue_url(QueueName=self._queue_name)["QueueUrl"]
-        self._sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"schema": SYNC_SCHEMA, "job": job["id"],
-                                                                     "targets": target_ids}))
+        self._sqs.send_message(
+            QueueUrl=url, MessageBody=json.dumps({"schema": SYNC_SCHEMA, "job": job["id"], "targets": target_ids})
+        )
         return job
 
     def get(self, job_id: str) -> dict[str, Any]:
@@ -45,6 +52,9 @@ class SyncJobs:
 
     def finish(self, job_id: str, results: dict[str, Any]) -> None:
         failed = any("error" in r for r in results.values())
-        self._t.update({"pk": f"JOB#{job_id}", "sk": "JOB"}, "SET #s = :s, results = :r, finished_at = :at",
-                       names={"#s": "status"},
-                       values={":s": "failed" if failed else "done", ":r": results, ":at": iso(self._clock.now())})
+        self._t.update(
+            {"pk": f"JOB#{job_id}", "sk": "JOB"},
+            "SET #s = :s, results = :r, finished_at = :at",
+            names={"#s": "status"},
+            values={":s": "failed" if failed else "done", ":r": results, ":at": iso(self._clock.now())},
+        )

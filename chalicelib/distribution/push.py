@@ -142,22 +142,40 @@ class Pusher:
         try:
             result = self._connector_for(target.kind).apply(self._targets.ready(target), delta)
         except TargetConfigurationError as exc:
-            self._status.failed(target.id, message=exc.message, retryable=False,
-                                waiting=len(delta.add) + len(delta.remove), now=now)
-            report.alerts.append({"scenario": "target", "ip": None, "severity": "critical",
-                                  "reason": f"target {target.name} refused us: {exc.message}"})
+            self._status.failed(
+                target.id, message=exc.message, retryable=False, waiting=len(delta.add) + len(delta.remove), now=now
+            )
+            report.alerts.append(
+                {
+                    "scenario": "target",
+                    "ip": None,
+                    "severity": "critical",
+                    "reason": f"target {target.name} refused us: {exc.message}",
+                }
+            )
             get_logger().error("target misconfigured", target=target.id, kind=target.kind, error=exc.message)
             return
         except TargetError as exc:
-            self._status.failed(target.id, message=exc.message, retryable=True,
-                                waiting=len(delta.add) + len(delta.remove), now=now)
+            self._status.failed(
+                target.id, message=exc.message, retryable=True, waiting=len(delta.add) + len(delta.remove), now=now
+            )
             report.failed += sorted(used - set(report.failed))
             get_logger().warning("push failed, will retry", target=target.id, kind=target.kind, error=exc.message)
             return
-        self._status.succeeded(target.id, added=result.added, removed=result.removed, unchanged=result.unchanged,
-                               requests=result.requests, now=now)
-        report.applied[target.id] = {"added": result.added, "removed": result.removed,
-                                     "unchanged": result.unchanged, "requests": result.requests}
+        self._status.succeeded(
+            target.id,
+            added=result.added,
+            removed=result.removed,
+            unchanged=result.unchanged,
+            requests=result.requests,
+            now=now,
+        )
+        report.applied[target.id] = {
+            "added": result.added,
+            "removed": result.removed,
+            "unchanged": result.unchanged,
+            "requests": result.requests,
+        }
 
 
 class QueueControl:
@@ -178,11 +196,13 @@ class QueueControl:
         if not receipt:
             return
         delay = min(self._max_delay, 30 * 2 ** max(0, receives - 1))
-        self._sqs.change_message_visibility(QueueUrl=self._url(self._queue_name), ReceiptHandle=receipt,
-                                            VisibilityTimeout=delay)
+        self._sqs.change_message_visibility(
+            QueueUrl=self._url(self._queue_name), ReceiptHandle=receipt, VisibilityTimeout=delay
+        )
 
     def park(self, body: str, reason: str) -> None:
         self._sqs.send_message(
-            QueueUrl=self._url(f"{self._queue_name}-dlq"), MessageBody=body or "(empty)",
+            QueueUrl=self._url(f"{self._queue_name}-dlq"),
+            MessageBody=body or "(empty)",
             MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
         )

@@ -8,10 +8,9 @@ firewall comes back, an expired one goes. Webhook targets cannot be read back, s
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import Any
-
-import ipaddress
 
 from chalicelib.core.clock import Clock
 from chalicelib.core.errors import TargetConfigurationError, VigilError
@@ -25,6 +24,7 @@ from chalicelib.distribution.targets import TargetRecord, Targets, wanted_entrie
 def drift(desired: dict[str, Entry], actual: set[str]) -> Delta:
     """What to add and remove, judged by the addresses covered rather than by exact text: nftables merges
     neighbouring bans into one interval (two /32s become a /31), which is no drift at all."""
+
     def networks(values: object) -> dict[int, list]:
         by_family: dict[int, list] = {4: [], 6: []}
         for value in values:  # type: ignore[attr-defined]
@@ -45,8 +45,14 @@ def drift(desired: dict[str, Entry], actual: set[str]) -> Delta:
 
 
 class Reconciler:
-    def __init__(self, targets: Targets, queries: DecisionQueries, connector_for: Callable[[str], Connector],
-                 status: DeliveryStatus, clock: Clock) -> None:
+    def __init__(
+        self,
+        targets: Targets,
+        queries: DecisionQueries,
+        connector_for: Callable[[str], Connector],
+        status: DeliveryStatus,
+        clock: Clock,
+    ) -> None:
         self._targets = targets
         self._queries = queries
         self._connector_for = connector_for
@@ -75,9 +81,13 @@ class Reconciler:
             if delta:
                 connector.apply(ready, delta)
         except VigilError as exc:
-            self._status.failed(target.id, message=exc.message, retryable=not isinstance(exc, TargetConfigurationError),
-                                waiting=0, now=now)
+            self._status.failed(
+                target.id,
+                message=exc.message,
+                retryable=not isinstance(exc, TargetConfigurationError),
+                waiting=0,
+                now=now,
+            )
             return {"error": exc.message, "code": exc.code}
         self._status.reconciled(target.id, repaired=len(delta.add) + len(delta.remove), now=now)
-        return {"added": len(delta.add), "removed": len(delta.remove), "in_sync": not delta,
-                "desired": len(desired)}
+        return {"added": len(delta.add), "removed": len(delta.remove), "in_sync": not delta, "desired": len(desired)}

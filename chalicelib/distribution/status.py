@@ -21,21 +21,31 @@ class DeliveryStatus:
     def _key(self, target_id: str) -> dict[str, str]:
         return {"pk": f"TSTATUS#{target_id}", "sk": "STATUS"}
 
-    def succeeded(self, target_id: str, *, added: int, removed: int, unchanged: int, requests: int,
-                  now: datetime) -> None:
+    def succeeded(
+        self, target_id: str, *, added: int, removed: int, unchanged: int, requests: int, now: datetime
+    ) -> None:
         self._t.update(
             self._key(target_id),
             "SET last_success = :now, pending = :zero, connected = :yes, last_batch = :batch "
             "ADD applied_added :a, applied_removed :r, deliveries :one, requests :q",
-            values={":now": iso(now), ":zero": 0, ":yes": True, ":a": added, ":r": removed, ":one": 1,
-                    ":q": requests, ":batch": {"added": added, "removed": removed, "unchanged": unchanged}},
+            values={
+                ":now": iso(now),
+                ":zero": 0,
+                ":yes": True,
+                ":a": added,
+                ":r": removed,
+                ":one": 1,
+                ":q": requests,
+                ":batch": {"added": added, "removed": removed, "unchanged": unchanged},
+            },
         )
 
     def failed(self, target_id: str, *, message: str, retryable: bool, waiting: int, now: datetime) -> None:
         self._t.update(
             self._key(target_id),
             # `pending` is the backlog of the last failed delivery (retries of one delta must not add up).
-            "SET last_error = :e, last_error_at = :now, connected = :no, retryable = :r, pending = :w ADD failures :one",
+            "SET last_error = :e, last_error_at = :now, connected = :no, retryable = :r, pending = :w "
+            "ADD failures :one",
             values={":e": message[:500], ":now": iso(now), ":no": False, ":r": retryable, ":w": waiting, ":one": 1},
         )
 
@@ -47,8 +57,11 @@ class DeliveryStatus:
         )
 
     def tested(self, target_id: str, *, ok: bool, message: str, now: datetime) -> None:
-        self._t.update(self._key(target_id), "SET last_test = :now, last_test_ok = :ok, last_test_message = :m",
-                       values={":now": iso(now), ":ok": ok, ":m": message[:500]})
+        self._t.update(
+            self._key(target_id),
+            "SET last_test = :now, last_test_ok = :ok, last_test_message = :m",
+            values={":now": iso(now), ":ok": ok, ":m": message[:500]},
+        )
 
     def get(self, target_id: str) -> dict[str, Any]:
         item = self._t.get(self._key(target_id)) or {}

@@ -61,19 +61,34 @@ class Selector:
 
     def wants_summary(self, summary: Mapping[str, Any]) -> bool:
         """The same test on a change message's decision summary."""
-        return self.wants(Decision(id=summary["id"], value=summary["value"], type=summary.get("type", BAN),
-                                   scope=summary.get("scope", GLOBAL), origin=summary.get("origin", "manual"),
-                                   tags=tuple(summary.get("tags") or ())))
+        return self.wants(
+            Decision(
+                id=summary["id"],
+                value=summary["value"],
+                type=summary.get("type", BAN),
+                scope=summary.get("scope", GLOBAL),
+                origin=summary.get("origin", "manual"),
+                tags=tuple(summary.get("tags") or ()),
+            )
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"global_bans": self.global_bans, "sensors": list(self.sensors), "tags": list(self.tags),
-                "origins": list(self.origins)}
+        return {
+            "global_bans": self.global_bans,
+            "sensors": list(self.sensors),
+            "tags": list(self.tags),
+            "origins": list(self.origins),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Selector:
         data = data or {}
-        return cls(bool(data.get("global_bans", True)), tuple(data.get("sensors") or ()),
-                   tuple(data.get("tags") or ()), tuple(data.get("origins") or ()))
+        return cls(
+            bool(data.get("global_bans", True)),
+            tuple(data.get("sensors") or ()),
+            tuple(data.get("tags") or ()),
+            tuple(data.get("origins") or ()),
+        )
 
 
 @dataclass(frozen=True)
@@ -90,10 +105,19 @@ class TargetRecord:
     has_credentials: bool = False
 
     def view(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "kind": self.kind, "address": self.address,
-                "settings": self.settings, "selector": self.selector.as_dict(), "enabled": self.enabled,
-                "created_at": self.created_at, "updated_at": self.updated_at,
-                "has_credentials": self.has_credentials, "push": self.kind in PUSH_KINDS}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "address": self.address,
+            "settings": self.settings,
+            "selector": self.selector.as_dict(),
+            "enabled": self.enabled,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "has_credentials": self.has_credentials,
+            "push": self.kind in PUSH_KINDS,
+        }
 
     def with_credentials(self, credentials: Mapping[str, str]) -> Target:
         return Target(self.id, self.name, self.kind, self.address, dict(self.settings), dict(credentials))
@@ -107,8 +131,12 @@ def entry_of_summary(summary: Mapping[str, Any]) -> Entry:
     from chalicelib.core.clock import parse_time  # noqa: PLC0415
 
     until = summary.get("until")
-    return Entry(summary["value"], parse_time(until) if until else None, summary["id"],
-                 (summary.get("scenario") or summary.get("reason") or "")[:60])
+    return Entry(
+        summary["value"],
+        parse_time(until) if until else None,
+        summary["id"],
+        (summary.get("scenario") or summary.get("reason") or "")[:60],
+    )
 
 
 class CredentialStore:
@@ -161,13 +189,28 @@ class Targets:
         self._check_url = check_url
 
     def _record(self, item: Mapping[str, Any]) -> TargetRecord:
-        return TargetRecord(item["id"], item["name"], item["kind"], item.get("address", ""),
-                            dict(item.get("settings") or {}), Selector.from_dict(item.get("selector")),
-                            bool(item.get("enabled", True)), item.get("created_at"), item.get("updated_at"),
-                            bool(item.get("has_credentials")))
+        return TargetRecord(
+            item["id"],
+            item["name"],
+            item["kind"],
+            item.get("address", ""),
+            dict(item.get("settings") or {}),
+            Selector.from_dict(item.get("selector")),
+            bool(item.get("enabled", True)),
+            item.get("created_at"),
+            item.get("updated_at"),
+            bool(item.get("has_credentials")),
+        )
 
-    def _validate(self, kind: str, name: str, address: str, settings: Mapping[str, Any],
-                  credentials: Mapping[str, str] | None, creating: bool) -> None:
+    def _validate(
+        self,
+        kind: str,
+        name: str,
+        address: str,
+        settings: Mapping[str, Any],
+        credentials: Mapping[str, str] | None,
+        creating: bool,
+    ) -> None:
         problems = []
         if kind not in KINDS:
             problems.append(FieldProblem("kind", f"One of {', '.join(KINDS)}"))
@@ -187,8 +230,17 @@ class Targets:
         if kind == "webhook":
             self._check_url(address, allow_private=bool(settings.get("allow_private")))
 
-    def create(self, *, name: str, kind: str, address: str, settings: Mapping[str, Any], selector: Selector,
-               credentials: Mapping[str, str] | None, enabled: bool = True) -> TargetRecord:
+    def create(
+        self,
+        *,
+        name: str,
+        kind: str,
+        address: str,
+        settings: Mapping[str, Any],
+        selector: Selector,
+        credentials: Mapping[str, str] | None,
+        enabled: bool = True,
+    ) -> TargetRecord:
         self._validate(kind, name, address, settings, credentials, creating=True)
         if any(t.name == name for t in self.list()):
             raise ConflictError(f"A target named {name!r} exists already")
@@ -196,10 +248,22 @@ class Targets:
         target_id = uuid.uuid4().hex[:12]
         if credentials:
             self.credentials.put(target_id, credentials)
-        item = {"pk": f"TARGET#{target_id}", "sk": "TARGET", "gsi1pk": "TARGET", "gsi1sk": name, "id": target_id,
-                "name": name, "kind": kind, "address": address, "settings": dict(settings),
-                "selector": selector.as_dict(), "enabled": enabled, "created_at": now, "updated_at": now,
-                "has_credentials": bool(credentials)}
+        item = {
+            "pk": f"TARGET#{target_id}",
+            "sk": "TARGET",
+            "gsi1pk": "TARGET",
+            "gsi1sk": name,
+            "id": target_id,
+            "name": name,
+            "kind": kind,
+            "address": address,
+            "settings": dict(settings),
+            "selector": selector.as_dict(),
+            "enabled": enabled,
+            "created_at": now,
+            "updated_at": now,
+            "has_credentials": bool(credentials),
+        }
         self._t.put(item, condition="attribute_not_exists(pk)")
         return self._record(item)
 
@@ -222,10 +286,22 @@ class Targets:
             self.credentials.put(target_id, credentials)
         selector = Selector.from_dict(changes["selector"]) if changes.get("selector") is not None else current.selector
         enabled = changes["enabled"] if changes.get("enabled") is not None else current.enabled
-        item = {"pk": f"TARGET#{target_id}", "sk": "TARGET", "gsi1pk": "TARGET", "gsi1sk": name, "id": target_id,
-                "name": name, "kind": current.kind, "address": address, "settings": settings,
-                "selector": selector.as_dict(), "enabled": enabled, "created_at": current.created_at,
-                "updated_at": iso(self._clock.now()), "has_credentials": current.has_credentials or bool(credentials)}
+        item = {
+            "pk": f"TARGET#{target_id}",
+            "sk": "TARGET",
+            "gsi1pk": "TARGET",
+            "gsi1sk": name,
+            "id": target_id,
+            "name": name,
+            "kind": current.kind,
+            "address": address,
+            "settings": settings,
+            "selector": selector.as_dict(),
+            "enabled": enabled,
+            "created_at": current.created_at,
+            "updated_at": iso(self._clock.now()),
+            "has_credentials": current.has_credentials or bool(credentials),
+        }
         self._t.put(item)
         return self._record(item)
 

@@ -37,8 +37,13 @@ class Archive:
         for day, rows in by_day.items():
             body = gzip.compress("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode(), mtime=0)
             try:
-                self._s3.put_object(Bucket=self._bucket, Key=archive_key(day, sensor, batch_id), Body=body,
-                                    ContentType="application/x-ndjson", ContentEncoding="gzip")
+                self._s3.put_object(
+                    Bucket=self._bucket,
+                    Key=archive_key(day, sensor, batch_id),
+                    Body=body,
+                    ContentType="application/x-ndjson",
+                    ContentEncoding="gzip",
+                )
             except (ClientError, BotoCoreError) as exc:
                 raise DependencyError(f"the archive refused batch {batch_id}: {type(exc).__name__}") from exc
         return len(by_day)

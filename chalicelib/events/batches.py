@@ -27,8 +27,10 @@ class BatchLedger:
     def claim(self, sensor: str, batch_id: str, now: datetime) -> dict[str, Any] | None:
         """Claim the batch; None when it is new, else the recorded answer of the first arrival."""
         try:
-            self._t.put({**self._key(sensor, batch_id), "state": "running", "ttl": epoch(now + KEEP)},
-                        condition="attribute_not_exists(pk)")
+            self._t.put(
+                {**self._key(sensor, batch_id), "state": "running", "ttl": epoch(now + KEEP)},
+                condition="attribute_not_exists(pk)",
+            )
             return None
         except ConflictError:
             found = self._t.get(self._key(sensor, batch_id), consistent=True) or {}

@@ -39,8 +39,9 @@ class GeoLookup(Protocol):
 
 
 class Responder(Protocol):
-    def respond(self, events: Sequence[Event], enriched: dict[str, dict[str, Any]],
-                request_id: str | None) -> dict[str, Any]: ...
+    def respond(
+        self, events: Sequence[Event], enriched: dict[str, dict[str, Any]], request_id: str | None
+    ) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -118,8 +119,14 @@ class Ingest:
             self._store_and_detect(events, batch.sensor, batch.hostname, batch_id, result, request_id)
         except DependencyError as exc:
             get_logger().warning("batch queued for retry", batch_id=batch_id, sensor=batch.sensor, error=exc.message)
-            self._retry.enqueue({"sensor": batch.sensor, "hostname": batch.hostname, "batch_id": batch_id,
-                                 "events": [e.to_dict() for e in events]})
+            self._retry.enqueue(
+                {
+                    "sensor": batch.sensor,
+                    "hostname": batch.hostname,
+                    "batch_id": batch_id,
+                    "events": [e.to_dict() for e in events],
+                }
+            )
             result.queued = True
         except Exception:
             if batch.batch_id:
@@ -133,8 +140,7 @@ class Ingest:
         """Store a batch the retry queue carried back (its events were parsed and counted when accepted)."""
         events = [Event.from_dict(e) for e in payload["events"]]
         result = IngestResult(payload["batch_id"], accepted=len(events))
-        self._store_and_detect(events, payload["sensor"], payload.get("hostname"), payload["batch_id"], result,
-                               None)
+        self._store_and_detect(events, payload["sensor"], payload.get("hostname"), payload["batch_id"], result, None)
         return result
 
     # steps
@@ -142,8 +148,9 @@ class Ingest:
         if self._sensors.get(batch.sensor) is not None:
             return
         if not self._auto_register:
-            raise InvalidInputError(f"Unknown sensor {batch.sensor!r}; register it first (POST /api/v1/vms)",
-                                    code="UNKNOWN_SENSOR")
+            raise InvalidInputError(
+                f"Unknown sensor {batch.sensor!r}; register it first (POST /api/v1/vms)", code="UNKNOWN_SENSOR"
+            )
         try:
             self._sensors.register(batch.sensor, batch.hostname, None, "agent", auto=True)
         except VigilError:
@@ -197,8 +204,15 @@ class Ingest:
             found[ip] = {**_geo_fields(geo), "_geo": geo}  # `_geo`: the lookup itself, for policies; not stored
         return found
 
-    def _store_and_detect(self, events: list[Event], sensor: str, hostname: str | None, batch_id: str,
-                          result: IngestResult, request_id: str | None) -> None:
+    def _store_and_detect(
+        self,
+        events: list[Event],
+        sensor: str,
+        hostname: str | None,
+        batch_id: str,
+        result: IngestResult,
+        request_id: str | None,
+    ) -> None:
         if not events:
             self._sensors.seen(sensor, 0, hostname)
             return
@@ -240,4 +254,3 @@ def _record(event: Event, geo: dict[str, Any], batch_id: str, index: int) -> dic
     # A deterministic suffix: storing the same batch again (a retry) overwrites instead of duplicating.
     data["seq"] = hashlib.sha256(f"{batch_id}:{index}".encode()).hexdigest()[:12]
     return data
-

@@ -43,8 +43,9 @@ class EventFilter:
             return False
         if self.search:
             needle = self.search.lower()
-            text = " ".join(str(event.get(k, "")) for k in ("raw", "message", "username", "uri", "hostname",
-                                                             "source_ip", "rule_id"))
+            text = " ".join(
+                str(event.get(k, "")) for k in ("raw", "message", "username", "uri", "hostname", "source_ip", "rule_id")
+            )
             if needle not in text.lower():
                 return False
         return True
@@ -82,9 +83,12 @@ class EventQueries:
             bucket_counts[f"log_type:{event.get('log_type')}"] += 1
             bucket_counts[f"severity:{event.get('severity')}"] += 1
         return [
-            {"time": iso(t), "count": c["total"],
-             "by_log_type": {k.split(":", 1)[1]: v for k, v in c.items() if k.startswith("log_type:")},
-             "by_severity": {k.split(":", 1)[1]: v for k, v in c.items() if k.startswith("severity:")}}
+            {
+                "time": iso(t),
+                "count": c["total"],
+                "by_log_type": {k.split(":", 1)[1]: v for k, v in c.items() if k.startswith("log_type:")},
+                "by_severity": {k.split(":", 1)[1]: v for k, v in c.items() if k.startswith("severity:")},
+            }
             for t, c in sorted(counts.items())
         ]
 
@@ -119,8 +123,9 @@ class EventQueries:
             "by_country": dict(day.by_counter("c:").most_common(20)),
             "active_bans": active_bans,
             "active_sensors": sensors,
-            "events_per_hour": [{"hour": p[-2:] + ":00", "time": p + ":00:00Z", "count": t.counts["n"]}
-                                for p, t in hours.items()],
+            "events_per_hour": [
+                {"hour": p[-2:] + ":00", "time": p + ":00:00Z", "count": t.counts["n"]} for p, t in hours.items()
+            ],
         }
 
     def top_attackers(self, days: int, limit: int) -> list[tuple[str, int]]:
@@ -164,8 +169,9 @@ class EventQueries:
                 {"username": u, "count": n}
                 for u, n in self._stats.usernames(now - timedelta(days=retention_days - 1), now).most_common(10)
             ],
-            "attacks_by_hour": [{"hour": p[-2:] + ":00", "count": t.counts["failed_logins"]}
-                                for p, t in sorted(hours.items())],
+            "attacks_by_hour": [
+                {"hour": p[-2:] + ":00", "count": t.counts["failed_logins"]} for p, t in sorted(hours.items())
+            ],
         }
         if sensors is not None:
             body["active_vms"] = sensors["active"]
@@ -198,14 +204,16 @@ class EventQueries:
                 break
             events = [e for e in self._events.by_ip(ip, start, now, limit=500) if is_failed_login(e)]
             times = sorted(e["time"] for e in events)
-            out.append({
-                "ip_address": ip,
-                "failed_attempts": count,
-                "first_attempt": times[0] if times else None,
-                "last_attempt": times[-1] if times else None,
-                "target_usernames": sorted({e["username"] for e in events if e.get("username")})[:20],
-                "status": "suspicious",
-            })
+            out.append(
+                {
+                    "ip_address": ip,
+                    "failed_attempts": count,
+                    "first_attempt": times[0] if times else None,
+                    "last_attempt": times[-1] if times else None,
+                    "target_usernames": sorted({e["username"] for e in events if e.get("username")})[:20],
+                    "status": "suspicious",
+                }
+            )
         return out
 
     def feed(self, after: str | None, window: timedelta) -> list[dict[str, Any]]:
@@ -243,7 +251,7 @@ class _Sum:
         return dict(self.by_counter(prefix))
 
     def by_counter(self, prefix: str) -> Counter[str]:
-        return Counter({k[len(prefix):]: v for k, v in self.counts.items() if k.startswith(prefix)})
+        return Counter({k[len(prefix) :]: v for k, v in self.counts.items() if k.startswith(prefix)})
 
     def by_h(self) -> Counter[str]:
         return self.by_counter("h:")

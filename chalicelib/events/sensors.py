@@ -45,15 +45,30 @@ class Sensors:
             "events_received": int(item.get("events_received", 0)),
         }
 
-    def register(self, vm_id: str, hostname: str | None, ip_address: str | None,
-                 collection_method: str = "agent", *, auto: bool = False) -> dict[str, Any]:
+    def register(
+        self,
+        vm_id: str,
+        hostname: str | None,
+        ip_address: str | None,
+        collection_method: str = "agent",
+        *,
+        auto: bool = False,
+    ) -> dict[str, Any]:
         check_sensor_id(vm_id)
         if collection_method not in COLLECTION_METHODS:
             raise ValidationFailedError([FieldProblem("collection_method", f"One of {', '.join(COLLECTION_METHODS)}")])
         item = {
-            "pk": f"SENSOR#{vm_id}", "sk": "SENSOR", "gsi1pk": "SENSOR", "gsi1sk": vm_id, "vm_id": vm_id,
-            "hostname": hostname, "ip_address": ip_address, "collection_method": collection_method,
-            "registered_at": iso(self._clock.now()), "auto_registered": auto, "events_received": 0,
+            "pk": f"SENSOR#{vm_id}",
+            "sk": "SENSOR",
+            "gsi1pk": "SENSOR",
+            "gsi1sk": vm_id,
+            "vm_id": vm_id,
+            "hostname": hostname,
+            "ip_address": ip_address,
+            "collection_method": collection_method,
+            "registered_at": iso(self._clock.now()),
+            "auto_registered": auto,
+            "events_received": 0,
         }
         try:
             self._t.put(item, condition="attribute_not_exists(pk)")
@@ -87,8 +102,13 @@ class Sensors:
         if hostname:
             expression = "SET last_seen = :at, hostname = if_not_exists(hostname, :h) ADD #n :n"
             values[":h"] = hostname
-        self._t.update({"pk": f"SENSOR#{vm_id}", "sk": "SENSOR"}, expression, names=names, values=values,
-                       condition="attribute_exists(pk)")
+        self._t.update(
+            {"pk": f"SENSOR#{vm_id}", "sk": "SENSOR"},
+            expression,
+            names=names,
+            values=values,
+            condition="attribute_exists(pk)",
+        )
 
     def active_count(self) -> int:
         return sum(1 for s in self.list() if s["status"] == "active")

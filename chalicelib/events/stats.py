@@ -67,7 +67,7 @@ class Totals:
     counts: Counter[str] = field(default_factory=Counter)
 
     def by(self, prefix: str) -> dict[str, int]:
-        return {k[len(prefix):]: v for k, v in self.counts.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v for k, v in self.counts.items() if k.startswith(prefix)}
 
 
 class StatsStore:
@@ -130,8 +130,9 @@ class StatsStore:
             names["#ttl"] = "ttl"
             values[":ttl"] = expires
             adds = ", ".join(f"#a{i} :v{i}" for i in range(len(chunk)))
-            answer = self._t.update({"pk": pk, "sk": sk}, f"ADD {adds} SET #ttl = if_not_exists(#ttl, :ttl)",
-                                    names=names, values=values)
+            answer = self._t.update(
+                {"pk": pk, "sk": sk}, f"ADD {adds} SET #ttl = if_not_exists(#ttl, :ttl)", names=names, values=values
+            )
             requests += 1
             new.update({name: int(answer.get(name, 0)) for name, _ in chunk})
         return new, requests

@@ -61,11 +61,16 @@ class EventStore:
             ip = record["source_ip"]
             data = {**record, "time": iso(when), "raw": (record.get("raw") or "")[:RAW_LIMIT]}
             data = {k: v for k, v in data.items() if v not in (None, "", [], {})}
-            items.append({
-                "pk": f"IP#{ip}", "sk": sk,
-                "gsi1pk": f"T#{_hour(arrived)}#{zlib.crc32(ip.encode()) % SHARDS}", "gsi1sk": arrival,
-                "ttl": epoch(when + self._retention), **data,
-            })
+            items.append(
+                {
+                    "pk": f"IP#{ip}",
+                    "sk": sk,
+                    "gsi1pk": f"T#{_hour(arrived)}#{zlib.crc32(ip.encode()) % SHARDS}",
+                    "gsi1sk": arrival,
+                    "ttl": epoch(when + self._retention),
+                    **data,
+                }
+            )
             stored.append(StoredEvent(event_id(sk, ip), arrival, {**data, "id": event_id(sk, ip)}))
         requests = self._t.batch_write(puts=items) if items else 0
         return stored, requests
@@ -81,9 +86,13 @@ class EventStore:
         """An address's events between two times, newest first."""
         items, _ = self._t.query(
             "pk = :pk AND sk BETWEEN :lo AND :hi",
-            {":pk": f"IP#{ip}", ":lo": f"{int(start.timestamp() * 1000):013d}",
-             ":hi": f"{int(end.timestamp() * 1000):013d}~"},
-            forward=False, limit=limit,
+            {
+                ":pk": f"IP#{ip}",
+                ":lo": f"{int(start.timestamp() * 1000):013d}",
+                ":hi": f"{int(end.timestamp() * 1000):013d}~",
+            },
+            forward=False,
+            limit=limit,
         )
         return [_view(i) for i in items]
 
@@ -97,7 +106,8 @@ class EventStore:
             for shard in range(SHARDS):
                 found += self._t.query_all(
                     "gsi1pk = :k AND gsi1sk BETWEEN :lo AND :hi",
-                    {":k": f"T#{_hour(hour)}#{shard}", ":lo": floor, ":hi": ceiling}, index="gsi1",
+                    {":k": f"T#{_hour(hour)}#{shard}", ":lo": floor, ":hi": ceiling},
+                    index="gsi1",
                 )
             for item in sorted(found, key=lambda i: i["gsi1sk"]):
                 if after is None or item["gsi1sk"] > after:
@@ -113,8 +123,15 @@ class EventStore:
 
     # alerts
     def put_alerts(self, alerts: Sequence[dict[str, Any]], now: datetime) -> None:
-        items = [{"pk": f"ALERT#{now.date().isoformat()}", "sk": time_ordered_id(now),
-                  "ttl": epoch(now + self._retention), **a} for a in alerts]
+        items = [
+            {
+                "pk": f"ALERT#{now.date().isoformat()}",
+                "sk": time_ordered_id(now),
+                "ttl": epoch(now + self._retention),
+                **a,
+            }
+            for a in alerts
+        ]
         if items:
             self._t.batch_write(puts=items)
 

@@ -456,8 +456,16 @@ def test_functions_share_the_stack_role_and_chalice_makes_none(dev: Synth) -> No
 
 
 def _statements(synth: Synth) -> list[dict[str, Any]]:
-    policy = synth.logical_id("AWS::IAM::Policy", "FunctionRole/DefaultPolicy/Resource")
-    return synth.raw["Resources"][policy]["Properties"]["PolicyDocument"]["Statement"]
+    """Every statement granted to the functions' role (CDK moves what overflows the inline policy's size
+    limit into extra managed policies, so gather them all)."""
+    role = synth.logical_id("AWS::IAM::Role", "FunctionRole/Resource")
+    found: list[dict[str, Any]] = []
+    for resource in synth.raw["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in resource["Properties"].get("Roles", []):
+            found += resource["Properties"]["PolicyDocument"]["Statement"]
+        elif resource["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role} in resource["Properties"].get("Roles", []):
+            found += resource["Properties"]["PolicyDocument"]["Statement"]
+    return found
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -492,6 +500,7 @@ def test_role_policy_grants_each_table_and_nothing_wildcard(dev: Synth) -> None:
         "secretsmanager:GetSecretValue",
         "secretsmanager:CreateSecret",
         "secretsmanager:PutSecretValue",
+        "secretsmanager:DeleteSecret",
     }
     assert json.dumps(targets["Resource"]).endswith(':secret:vigil/dev/targets/*"]]}')
     waf = next(s for s in statements if "wafv2:UpdateIPSet" in _as_list(s["Action"]))
@@ -551,3 +560,15 @@ def test_cfn_lint_finds_no_errors(stage: str, request: pytest.FixtureRequest) ->
     assert not errors, listing
     unexpected = [f for f in found if not any(f[0] == rule and prefix in f[1] for rule, prefix in ACCEPTED_LINT)]
     assert not unexpected, listing
+
+
+def test_the_geoip_database_ships_as_an_asset_the_functions_can_read(dev: Synth) -> None:
+    """The 26 MB GeoLite2 database is not in the Lambda layer: an S3 asset, named in the environment."""
+    functions = [r for r in dev.raw["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
+    assert functions
+    for function in functions:
+        source = function["Properties"]["Environment"]["Variables"]["VIGIL_GEOIP_CITY_DB"]
+        assert json.dumps(source).startswith('{"Fn::Join": ["", ["s3://')
+    assert any(
+        "s3:GetObject*" in _as_list(s["Action"]) and "cdk-" in json.dumps(s["Resource"]) for s in _statements(dev)
+    ), "the role can read the asset"

@@ -19,6 +19,7 @@ ATTACKER = "203.0.113.99"
 
 def auth_log(path: Path, now: datetime) -> None:
     """Classic syslog lines: noise, a legitimate login, and six failed passwords from one address."""
+
     def syslog_stamp(when: datetime) -> str:
         return f"{when:%b} {when.day:>2} {when:%H:%M:%S}"
 
@@ -34,18 +35,43 @@ def auth_log(path: Path, now: datetime) -> None:
 
 def test_an_attack_in_a_log_file_becomes_a_ban(stack: Stack, tmp_path: Path) -> None:
     token = admin_token(stack)
-    status, _, body = call("POST", stack.url("/api/v1/api-keys"), token=token,
-                           body={"name": "web-1 agent", "scopes": ["INGEST"], "sensor": "web-1"})
+    status, _, body = call(
+        "POST",
+        stack.url("/api/v1/api-keys"),
+        token=token,
+        body={"name": "web-1 agent", "scopes": ["INGEST"], "sensor": "web-1"},
+    )
     assert status == 201, body
     key_file = tmp_path / "key"
     key_file.write_text(json.loads(body)["data"]["key"])
     log = tmp_path / "auth.log"
     auth_log(log, datetime.now(UTC))
     agent = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "agent"), "--url", stack.base, "--api-key-file", str(key_file),
-         "--sensor", "web-1", "--format", "sshd", "--path", str(log), "--from-start", "--once",
-         "--state-file", str(tmp_path / "state.json"), "--spool-dir", str(tmp_path / "spool"), "--verbose"],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "agent"),
+            "--url",
+            stack.base,
+            "--api-key-file",
+            str(key_file),
+            "--sensor",
+            "web-1",
+            "--format",
+            "sshd",
+            "--path",
+            str(log),
+            "--from-start",
+            "--once",
+            "--state-file",
+            str(tmp_path / "state.json"),
+            "--spool-dir",
+            str(tmp_path / "spool"),
+            "--verbose",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert agent.returncode == 0, agent.stderr
     assert key_file.read_text() not in agent.stderr, "the agent never logs its key"

@@ -65,12 +65,12 @@ def test_a_ban_over_http_reaches_the_lists(stack: Stack) -> None:
         "POST",
         stack.url("/api/v1/bans"),
         token=token,
-        body={"ip": "203.0.113.77", "reason": "integration", "duration": "1h"},
+        body={"ip": "203.0.113.70", "reason": "integration", "duration": "1h"},
     )
     assert status == 201, body
     status, _, body = call("GET", stack.url("/api/v1/blocked-ips"), token=token)
-    assert any(b["ip_address"] == "203.0.113.77" for b in json.loads(body)["data"])
-    status, _, body = call("GET", stack.url("/api/v1/whitelist/check/203.0.113.77"), token=token)
+    assert any(b["ip_address"] == "203.0.113.70" for b in json.loads(body)["data"])
+    status, _, body = call("GET", stack.url("/api/v1/whitelist/check/203.0.113.70"), token=token)
     assert json.loads(body)["data"]["banned"] is True
 
 

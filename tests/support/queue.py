@@ -30,7 +30,6 @@ def deliver(aws: Any, queue_name: str, handler_name: str, *, rounds: int = 20) -
     """Hand every message on a queue to an app's `@app.on_sqs_message` handler, as Lambda's poller would
     (failed messages stay on the queue); returns the number of messages handed over."""
     import app  # noqa: PLC0415
-
     from devstack.driver import Driver  # noqa: PLC0415
 
     driver = Driver(app.app, aws, retry_backoff_seconds=None, wait_seconds=0)

@@ -63,8 +63,9 @@ def go_duration(seconds: float) -> str:
     return f"{hours}h{minutes}m{secs}s"
 
 
-def lapi_decision(value: str, decision_id: str, *, origin: str, scenario: str | None,
-                  until: datetime | None, now: datetime) -> dict[str, Any]:
+def lapi_decision(
+    value: str, decision_id: str, *, origin: str, scenario: str | None, until: datetime | None, now: datetime
+) -> dict[str, Any]:
     network = addresses.parse_network(value)
     single = network.prefixlen == network.max_prefixlen
     remaining = (until - now).total_seconds() if until else PERMANENT.total_seconds()
@@ -84,7 +85,9 @@ def lapi_decision(value: str, decision_id: str, *, origin: str, scenario: str | 
 def _wanted(decision: Decision, principal: Principal) -> bool:
     if decision.type != BAN:
         return False
-    return decision.scope == GLOBAL or (principal.sensor is not None and decision.scope == sensor_scope(principal.sensor))
+    return decision.scope == GLOBAL or (
+        principal.sensor is not None and decision.scope == sensor_scope(principal.sensor)
+    )
 
 
 def _filters(query: StreamQuery) -> Any:
@@ -105,8 +108,9 @@ def _filters(query: StreamQuery) -> Any:
     return keep
 
 
-@route(bp, "/v1/decisions/stream", permission="decisions:read", contract=CROWDSEC, query=StreamQuery,
-       tags=("crowdsec",))
+@route(
+    bp, "/v1/decisions/stream", permission="decisions:read", contract=CROWDSEC, query=StreamQuery, tags=("crowdsec",)
+)
 def stream(query: StreamQuery, principal: Principal, request: RequestInfo) -> Reply:
     """New and deleted decisions since this bouncer's last pull (`startup=true`: everything in force)."""
     c = get_container()
@@ -130,8 +134,14 @@ def stream(query: StreamQuery, principal: Principal, request: RequestInfo) -> Re
             if scope != GLOBAL and (principal.sensor is None or scope != sensor_scope(principal.sensor)):
                 continue
             until = parse_time(change["until"]) if change.get("until") else None
-            item = lapi_decision(change["value"], change["id"], origin=change.get("origin", "manual"),
-                                 scenario=change.get("scenario"), until=until, now=now)
+            item = lapi_decision(
+                change["value"],
+                change["id"],
+                origin=change.get("origin", "manual"),
+                scenario=change.get("scenario"),
+                until=until,
+                now=now,
+            )
             if change["op"] == "add" and (until is None or until > now):
                 new.append(item)
             else:
@@ -151,8 +161,12 @@ def decisions(query: DecisionQuery, principal: Principal) -> Reply:
     found = [d for d in c.decision_queries.in_force() if _wanted(d, principal)]
     if asked:
         network = addresses.parse_network(asked)
-        found = [d for d in found if d.network.version == network.version and (
-            network.subnet_of(d.network) if query.contains else d.network.subnet_of(network))]  # type: ignore[arg-type]
+        found = [
+            d
+            for d in found
+            if d.network.version == network.version
+            and (network.subnet_of(d.network) if query.contains else d.network.subnet_of(network))
+        ]  # type: ignore[arg-type]
     answer = [lapi_decision(d.value, d.id, origin=d.origin, scenario=d.scenario, until=d.until, now=now) for d in found]
     if query.scope:
         answer = [a for a in answer if a["scope"].lower() == query.scope.lower()]

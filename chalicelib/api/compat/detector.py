@@ -30,8 +30,15 @@ def sensor_for(principal: Principal | None, asked: str | None) -> str | None:
     return asked
 
 
-@route(bp, "/api/v1/events", methods=["POST"], permission="events:ingest", contract=DETECTOR, body=VmEvents,
-       tags=("detector",))
+@route(
+    bp,
+    "/api/v1/events",
+    methods=["POST"],
+    permission="events:ingest",
+    contract=DETECTOR,
+    body=VmEvents,
+    tags=("detector",),
+)
 def receive_events(body: VmEvents, principal: Principal | None, request: RequestInfo) -> dict:
     """Failed logons from a VM's agent or WEF collector (Windows 4625-style records)."""
     sensor = sensor_for(principal, body.vm_id) or body.vm_id
@@ -39,12 +46,18 @@ def receive_events(body: VmEvents, principal: Principal | None, request: Request
         Batch(sensor=sensor, hostname=body.hostname, batch_id=body.batch_id, windows=list(body.events)),
         request.request_id,
     )
-    return {"events_received": result.accepted, "rejected": result.rejected, "duplicate": result.duplicate,
-            "queued": result.queued, "decisions": len(result.decisions)}
+    return {
+        "events_received": result.accepted,
+        "rejected": result.rejected,
+        "duplicate": result.duplicate,
+        "queued": result.queued,
+        "decisions": len(result.decisions),
+    }
 
 
-@route(bp, "/api/v1/suspicious-ips", permission="events:read", contract=DETECTOR, query=SuspiciousQuery,
-       tags=("detector",))
+@route(
+    bp, "/api/v1/suspicious-ips", permission="events:read", contract=DETECTOR, query=SuspiciousQuery, tags=("detector",)
+)
 def suspicious_ips(query: SuspiciousQuery) -> dict:
     """Addresses whose failed logins reached the threshold (default 10) in the last `hours` (default 24)."""
     found = get_container().event_queries.suspicious(query.threshold, days=max(1, query.hours // 24))
@@ -64,8 +77,11 @@ def global_statistics() -> dict:
     c = get_container()
     sensors = c.sensors.list()
     active = sum(1 for s in sensors if s["status"] == "active")
-    return {"data": c.event_queries.detector_statistics(
-        blocked=len(c.decision_queries.in_force()), sensors={"active": active, "inactive": len(sensors) - active})}
+    return {
+        "data": c.event_queries.detector_statistics(
+            blocked=len(c.decision_queries.in_force()), sensors={"active": active, "inactive": len(sensors) - active}
+        )
+    }
 
 
 @route(bp, "/api/v1/geo-attacks", permission="events:read", contract=DETECTOR, tags=("detector",))
@@ -75,10 +91,17 @@ def geo_attacks() -> dict:
     rows = []
     for ip, count in c.event_queries.top_attackers(days=1, limit=200):
         geo = c.geoip.lookup(ip)
-        rows.append({"ip_address": ip, "country": getattr(geo, "country_name", None),
-                     "country_code": getattr(geo, "country_code", None), "city": getattr(geo, "city", None),
-                     "lat": getattr(geo, "latitude", None), "lng": getattr(geo, "longitude", None),
-                     "attack_count": count})
+        rows.append(
+            {
+                "ip_address": ip,
+                "country": getattr(geo, "country_name", None),
+                "country_code": getattr(geo, "country_code", None),
+                "city": getattr(geo, "city", None),
+                "lat": getattr(geo, "latitude", None),
+                "lng": getattr(geo, "longitude", None),
+                "attack_count": count,
+            }
+        )
     return {"data": rows, "count": len(rows)}
 
 
@@ -89,16 +112,22 @@ def list_vms() -> dict:
     return {"data": vms, "count": len(vms)}
 
 
-@route(bp, "/api/v1/vms", methods=["POST"], permission="sensors:write", contract=DETECTOR, body=VmRegistration,
-       tags=("detector",))
+@route(
+    bp,
+    "/api/v1/vms",
+    methods=["POST"],
+    permission="sensors:write",
+    contract=DETECTOR,
+    body=VmRegistration,
+    tags=("detector",),
+)
 def register_vm(body: VmRegistration) -> dict:
     """Register a VM."""
     get_container().sensors.register(body.vm_id, body.hostname, body.ip_address, body.collection_method)
     return {"message": f"VM {body.vm_id} registered successfully"}
 
 
-@route(bp, "/api/v1/vms/{vm_id}", methods=["DELETE"], permission="sensors:write", contract=DETECTOR,
-       tags=("detector",))
+@route(bp, "/api/v1/vms/{vm_id}", methods=["DELETE"], permission="sensors:write", contract=DETECTOR, tags=("detector",))
 def delete_vm(vm_id: str) -> dict:
     """Unregister a VM (its events and statistics stay until their retention ends)."""
     get_container().sensors.delete(vm_id)
@@ -113,8 +142,15 @@ def vm_attacks(vm_id: str) -> dict:
     return {"vm_id": vm_id, "hostname": vm["hostname"], **c.event_queries.vm_attacks(vm_id)}
 
 
-@route(bp, "/api/v1/feed", permission="events:read", contract=DETECTOR, query=FeedQuery,
-       produces="text/event-stream", tags=("detector",))
+@route(
+    bp,
+    "/api/v1/feed",
+    permission="events:read",
+    contract=DETECTOR,
+    query=FeedQuery,
+    produces="text/event-stream",
+    tags=("detector",),
+)
 def live_feed(query: FeedQuery, request: RequestInfo) -> Raw:
     """Server-sent events: `new_attack` for each failed login since `Last-Event-ID` (or the last ten minutes).
 
@@ -123,9 +159,13 @@ def live_feed(query: FeedQuery, request: RequestInfo) -> Raw:
     after = request.header("last-event-id") or query.last_event_id
     lines = [f"retry: {FEED_RETRY_MS}", ""]
     for event in get_container().event_queries.feed(after, FEED_WINDOW):
-        data = {"ip_address": event["source_ip"], "username": event.get("username"), "timestamp": event["time"],
-                "attempt_number": event.get("attempt"), "vm_id": event.get("sensor"),
-                "country": event.get("country")}
+        data = {
+            "ip_address": event["source_ip"],
+            "username": event.get("username"),
+            "timestamp": event["time"],
+            "attempt_number": event.get("attempt"),
+            "vm_id": event.get("sensor"),
+            "country": event.get("country"),
+        }
         lines += [f"id: {event['arrival_id']}", "event: new_attack", f"data: {json.dumps(data)}", ""]
     return Raw("\n".join(lines) + "\n", "text/event-stream; charset=utf-8", headers={"Cache-Control": "no-cache"})
-

@@ -21,8 +21,9 @@ from chalicelib.events.queries import EventFilter
 bp = Blueprint(__name__)
 
 
-@route(bp, "/api/v1/ingest", methods=["POST"], permission="events:ingest", contract=V1, body=IngestBatch,
-       tags=("events",))
+@route(
+    bp, "/api/v1/ingest", methods=["POST"], permission="events:ingest", contract=V1, body=IngestBatch, tags=("events",)
+)
 def ingest(body: IngestBatch, principal: Principal | None, request: RequestInfo) -> Reply:
     """A batch of raw log lines (with their `format`) or structured events from one sensor.
 
@@ -32,8 +33,14 @@ def ingest(body: IngestBatch, principal: Principal | None, request: RequestInfo)
     if not sensor:
         raise ValidationFailedError([FieldProblem("sensor", "Field required (or use a key bound to a sensor)")])
     result = get_container().ingest.ingest(
-        Batch(sensor=sensor, hostname=body.hostname, format=body.format, batch_id=body.batch_id,
-              lines=list(body.lines), records=list(body.events)),
+        Batch(
+            sensor=sensor,
+            hostname=body.hostname,
+            format=body.format,
+            batch_id=body.batch_id,
+            lines=list(body.lines),
+            records=list(body.events),
+        ),
         request.request_id,
     )
     return Reply(result.as_dict(), status=202 if result.queued else 200)
@@ -45,9 +52,17 @@ def _filter(query: EventQuery) -> EventFilter:
     start = utc(query.start_time) or end - timedelta(days=1)
     if query.src_ip:
         addresses.ip_to_int(query.src_ip)
-    return EventFilter(start=start, end=end, log_type=query.log_type, severity=query.severity,
-                       src_ip=query.src_ip, hostname=query.hostname, sensor=query.sensor, kind=query.kind,
-                       search=query.search)
+    return EventFilter(
+        start=start,
+        end=end,
+        log_type=query.log_type,
+        severity=query.severity,
+        src_ip=query.src_ip,
+        hostname=query.hostname,
+        sensor=query.sensor,
+        kind=query.kind,
+        search=query.search,
+    )
 
 
 @route(bp, "/api/v1/events", permission="events:read", contract=V1, query=EventQuery, tags=("events",))
@@ -60,8 +75,9 @@ def list_events(query: EventQuery) -> Reply:
 @route(bp, "/api/v1/events/timeline", permission="events:read", contract=V1, query=TimelineQuery, tags=("events",))
 def timeline(query: TimelineQuery) -> Reply:
     """Events per minute, hour or day, split by log type and severity."""
-    return Reply(get_container().event_queries.timeline(_filter(query), query.interval),
-                 meta={"interval": query.interval})
+    return Reply(
+        get_container().event_queries.timeline(_filter(query), query.interval), meta={"interval": query.interval}
+    )
 
 
 @route(bp, "/api/v1/events/hostnames", permission="events:read", contract=V1, query=PeriodQuery, tags=("events",))
@@ -84,8 +100,7 @@ def get_event(id: str) -> dict:
 def overview() -> dict:
     """Figures of the last 24 hours and 7 days, from the counters kept at ingest."""
     c = get_container()
-    return c.event_queries.overview(active_bans=len(c.decision_queries.in_force()),
-                                    sensors=c.sensors.active_count())
+    return c.event_queries.overview(active_bans=len(c.decision_queries.in_force()), sensors=c.sensors.active_count())
 
 
 @route(bp, "/api/v1/stats/top-attackers", permission="events:read", contract=V1, query=PeriodQuery, tags=("stats",))
@@ -95,8 +110,14 @@ def top_attackers(query: PeriodQuery) -> Reply:
     rows = []
     for ip, count in c.event_queries.top_attackers(query.days, query.limit):
         geo = c.geoip.lookup(ip)
-        rows.append({"ip": ip, "count": count, "country": getattr(geo, "country_code", None),
-                     "banned": c.decisions.is_banned(ip)})
+        rows.append(
+            {
+                "ip": ip,
+                "count": count,
+                "country": getattr(geo, "country_code", None),
+                "banned": c.decisions.is_banned(ip),
+            }
+        )
     return Reply(rows, meta={"days": query.days})
 
 
@@ -117,8 +138,12 @@ def syslog_status() -> dict:
     """Ingestion status: each sensor's last report and whether it is active."""
     c = get_container()
     sensors = sorted(c.sensors.list(), key=lambda s: s["last_seen"] or "", reverse=True)
-    return {"sensors": sensors, "active": sum(1 for s in sensors if s["status"] == "active"),
-            "total": len(sensors), "last_event_at": sensors[0]["last_seen"] if sensors else None}
+    return {
+        "sensors": sensors,
+        "active": sum(1 for s in sensors if s["status"] == "active"),
+        "total": len(sensors),
+        "last_event_at": sensors[0]["last_seen"] if sensors else None,
+    }
 
 
 @route(bp, "/api/v1/alerts/critical", permission="events:read", contract=V1, query=PeriodQuery, tags=("status",))
@@ -126,8 +151,9 @@ def critical_alerts(query: PeriodQuery) -> Reply:
     """Alerts of high and critical severity (scenarios whose action is to alert, watched addresses)."""
     c = get_container()
     now = c.clock.now()
-    alerts = [a for a in c.events.alerts(now - timedelta(days=query.days), now) if a.get("severity") in
-              ("high", "critical")]
+    alerts = [
+        a for a in c.events.alerts(now - timedelta(days=query.days), now) if a.get("severity") in ("high", "critical")
+    ]
     return Reply(alerts[: query.limit * 10], meta={"total": len(alerts)})
 
 
@@ -147,12 +173,15 @@ def track_ip(query: TrackQuery) -> dict:
     for ip in ips:
         addresses.ip_to_int(ip)
         geo = c.geoip.lookup(ip)
-        results.append({
-            "ip": ip,
-            "geo": None if geo is None else {k: getattr(geo, k, None) for k in
-                                             ("country_code", "country_name", "city", "asn", "as_org")},
-            "decisions": c.decision_queries.check(ip),
-            "history": c.decision_queries.history(ip),
-            **c.event_queries.track(ip, query.days),
-        })
+        results.append(
+            {
+                "ip": ip,
+                "geo": None
+                if geo is None
+                else {k: getattr(geo, k, None) for k in ("country_code", "country_name", "city", "asn", "as_org")},
+                "decisions": c.decision_queries.check(ip),
+                "history": c.decision_queries.history(ip),
+                **c.event_queries.track(ip, query.days),
+            }
+        )
     return {"query": query.query, "type": query.type, "days": query.days, "results": results}

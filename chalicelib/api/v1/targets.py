@@ -45,14 +45,28 @@ def list_targets() -> Reply:
     return Reply(found, meta={"total": len(found)})
 
 
-@route(bp, "/api/v1/targets", methods=["POST"], permission="targets:write", contract=V1, body=TargetCreate,
-       status=201, tags=("targets",))
+@route(
+    bp,
+    "/api/v1/targets",
+    methods=["POST"],
+    permission="targets:write",
+    contract=V1,
+    body=TargetCreate,
+    status=201,
+    tags=("targets",),
+)
 def create_target(body: TargetCreate) -> dict:
     """Add a firewall or WAF; its credentials go to Secrets Manager."""
     c = get_container()
-    target = c.targets.create(name=body.name, kind=body.kind, address=body.address, settings=body.settings,
-                              selector=Selector.from_dict(body.selector.model_dump()), credentials=body.credentials,
-                              enabled=body.enabled)
+    target = c.targets.create(
+        name=body.name,
+        kind=body.kind,
+        address=body.address,
+        settings=body.settings,
+        selector=Selector.from_dict(body.selector.model_dump()),
+        credentials=body.credentials,
+        enabled=body.enabled,
+    )
     return {**_view(target.id), "setup": _set_up(target.id)}
 
 
@@ -62,8 +76,15 @@ def get_target(id: str) -> dict:
     return _view(id)
 
 
-@route(bp, "/api/v1/targets/{id}", methods=["PUT"], permission="targets:write", contract=V1, body=TargetUpdate,
-       tags=("targets",))
+@route(
+    bp,
+    "/api/v1/targets/{id}",
+    methods=["PUT"],
+    permission="targets:write",
+    contract=V1,
+    body=TargetUpdate,
+    tags=("targets",),
+)
 def update_target(id: str, body: TargetUpdate) -> dict:
     """Change a target (new credentials replace the stored ones)."""
     changes = body.model_dump(exclude_unset=True, exclude={"credentials"})
@@ -72,8 +93,15 @@ def update_target(id: str, body: TargetUpdate) -> dict:
     return {**_view(id), "setup": setup}
 
 
-@route(bp, "/api/v1/targets/{id}", methods=["DELETE"], permission="targets:write", contract=V1, status=204,
-       tags=("targets",))
+@route(
+    bp,
+    "/api/v1/targets/{id}",
+    methods=["DELETE"],
+    permission="targets:write",
+    contract=V1,
+    status=204,
+    tags=("targets",),
+)
 def delete_target(id: str) -> Reply:
     """Remove a target and its stored credentials (what it holds on the firewall stays)."""
     c = get_container()
@@ -92,8 +120,16 @@ def test_target(id: str) -> dict:
     return {"ok": result.ok, "message": result.message, "details": dict(result.details)}
 
 
-@route(bp, "/api/v1/bans/sync", methods=["POST"], permission="targets:write", contract=V1, body=SyncRequest,
-       status=202, tags=("bans",))
+@route(
+    bp,
+    "/api/v1/bans/sync",
+    methods=["POST"],
+    permission="targets:write",
+    contract=V1,
+    body=SyncRequest,
+    status=202,
+    tags=("bans",),
+)
 def sync(body: SyncRequest | None, principal: Principal) -> Reply:
     """Full resync to the Sophos XGS targets (or the ones listed): answers a job to poll."""
     c = get_container()
@@ -114,6 +150,9 @@ def sync_job(job_id: str) -> dict:
 def xgs_status() -> Reply:
     """Per Sophos XGS target: connected, last sync, pending changes, errors, drift repaired."""
     c = get_container()
-    rows = [{"id": t.id, "name": t.name, "address": t.address, "enabled": t.enabled, **c.delivery_status.get(t.id)}
-            for t in c.targets.list() if t.kind == "sophos-xgs"]
+    rows = [
+        {"id": t.id, "name": t.name, "address": t.address, "enabled": t.enabled, **c.delivery_status.get(t.id)}
+        for t in c.targets.list()
+        if t.kind == "sophos-xgs"
+    ]
     return Reply(rows, meta={"total": len(rows), "queue": c.queue_depth()})

@@ -121,6 +121,7 @@ class FeedDefaults:
     max_entries: Mapping[str, int | None] = field(default_factory=dict)
     expand_limit: int = 256
     access: str = "api"
+    source_cidrs: tuple[str, ...] = ()  # the firewalls reading the catalogue's feeds, for `bucket-policy`
 
 
 def catalogue(
@@ -133,7 +134,7 @@ def catalogue(
     d = defaults or FeedDefaults()
 
     def spec(name: str, selector: Selector, title: str) -> FeedSpec:
-        return FeedSpec(name, d.formats, selector, d.max_entries, d.expand_limit, d.access, title=title)
+        return FeedSpec(name, d.formats, selector, d.max_entries, d.expand_limit, d.access, d.source_cidrs, title)
 
     specs = {ALL: spec(ALL, Selector(), "Every global ban")}
     tag_slugs = {slug(t) for t in tags if slug(t)}

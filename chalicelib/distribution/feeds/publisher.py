@@ -61,6 +61,7 @@ class FeedOptions:
     max_entries: Mapping[str, int | None] = field(default_factory=dict)
     expand_limit: int = 256
     access: str = "api"
+    source_cidrs: tuple[str, ...] = ()
     debounce_seconds: float = 30.0
     refresh_seconds: int = 3600
     presign_seconds: int = 3600
@@ -68,7 +69,7 @@ class FeedOptions:
 
     @property
     def defaults(self) -> FeedDefaults:
-        return FeedDefaults(self.formats, self.max_entries, self.expand_limit, self.access)
+        return FeedDefaults(self.formats, self.max_entries, self.expand_limit, self.access, self.source_cidrs)
 
 
 def _ms(when: datetime) -> int:

@@ -33,11 +33,16 @@ def peer(vigil_key) -> Iterator[SshFirewallPeer]:
 
 
 def create_target(admin_api: ApiClient, peer: SshFirewallPeer, key_text: str, **settings) -> dict:
-    response = admin_api.post("/api/v1/targets", json={
-        "name": "edge-1", "kind": "ssh-nftables", "address": peer.address,
-        "settings": {"host_key": peer.host_key_line, "username": peer.username, **settings},
-        "credentials": {"private_key": key_text},
-    })
+    response = admin_api.post(
+        "/api/v1/targets",
+        json={
+            "name": "edge-1",
+            "kind": "ssh-nftables",
+            "address": peer.address,
+            "settings": {"host_key": peer.host_key_line, "username": peer.username, **settings},
+            "credentials": {"private_key": key_text},
+        },
+    )
     assert response.status == 201, response.body
     target = response.json()["data"]
     assert "private_key" not in response.text and target["has_credentials"] is True
@@ -72,7 +77,9 @@ def test_a_ban_reaches_the_firewall_and_an_unban_leaves_it(admin_api, container,
 def test_one_transaction_for_a_batch_of_changes(admin_api, container, aws, settings, peer, vigil_key):
     target = create_target(admin_api, peer, vigil_key[0])
     before = len(peer.commands("nft-script"))
-    admin_api.post("/api/bloquear-ip", json={"items": [{"ip": f"192.0.2.{i}", "tags": ["bulk"]} for i in range(1, 120, 2)]})
+    admin_api.post(
+        "/api/bloquear-ip", json={"items": [{"ip": f"192.0.2.{i}", "tags": ["bulk"]} for i in range(1, 120, 2)]}
+    )
     push(aws, settings)
     assert len(in_set(container, target["id"])) == 60
     assert len(peer.commands("nft-script")) == before + 1

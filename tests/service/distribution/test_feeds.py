@@ -271,3 +271,13 @@ def test_large_feeds_are_redirected_to_s3(container, settings) -> None:
     assert answer.status == 307 and "X-Amz-Expires=300" in answer.headers["Location"] and answer.body == ""
     small = container.feed_reader.download("all", "plain-v6")
     assert small.status == 200 and small.body == ""
+
+
+def test_catalogue_feeds_can_be_opened_to_the_firewalls_addresses(container, s3, settings) -> None:
+    options = replace(container.feed_options, access="bucket-policy", source_cidrs=("203.0.113.0/28",))
+    container.__dict__["feed_options"] = options
+    ban(container, "192.0.2.1", "BPE")
+    container.feed_publisher.publish("test")
+    policy = json.loads(s3.get_bucket_policy(Bucket=settings.bucket)["Policy"])
+    assert sorted(s["Resource"].rsplit("/", 2)[1] for s in policy["Statement"]) == ["all", "tag-bpe"]
+    assert {tuple(s["Condition"]["IpAddress"]["aws:SourceIp"]) for s in policy["Statement"]} == {("203.0.113.0/28",)}

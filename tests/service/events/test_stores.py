@@ -14,9 +14,18 @@ from tests.support.aws import count_requests
 
 
 def record(clock, ip="203.0.113.5", kind="auth_failure", user="root", sensor="vm-001", minutes=0, **extra) -> dict:
-    return {"time": clock.now() + timedelta(minutes=minutes), "source_ip": ip, "kind": kind, "service": "sshd",
-            "log_type": "AUTH", "severity": "medium", "username": user, "sensor": sensor, "raw": "line",
-            **extra}
+    return {
+        "time": clock.now() + timedelta(minutes=minutes),
+        "source_ip": ip,
+        "kind": kind,
+        "service": "sshd",
+        "log_type": "AUTH",
+        "severity": "medium",
+        "username": user,
+        "sensor": sensor,
+        "raw": "line",
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -30,8 +39,9 @@ def stats(container) -> StatsStore:
 
 
 def test_events_by_ip_by_time_and_by_id(events, clock) -> None:
-    stored, requests = events.put_batch([record(clock, minutes=-i) for i in range(30)] +
-                                        [record(clock, ip="198.51.100.9")], clock.now())
+    stored, requests = events.put_batch(
+        [record(clock, minutes=-i) for i in range(30)] + [record(clock, ip="198.51.100.9")], clock.now()
+    )
     assert requests == 2, "31 items: two BatchWriteItem calls of at most 25"
     assert len(events.by_ip("203.0.113.5", clock.now() - timedelta(hours=1), clock.now() + timedelta(hours=1))) == 30
     found = events.get(stored[-1].id)

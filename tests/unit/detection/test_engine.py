@@ -74,6 +74,7 @@ def test_ssh_bruteforce_triggers_at_exactly_the_fifth_failure(clock) -> None:
     assert trigger.reason == f"5 failed logins in 10m from {IP} (sshd)"
     assert len(trigger.sample) == 5 and trigger.sample[0].endswith("port 4000 ssh2")
     assert (trigger.duration_seconds, trigger.recidivism_factor, trigger.recidivism_max_seconds) == (3600, 2.0, 604800)
+    assert trigger.recidivism == (3600, 2.0, 604800)  # BanRequest.recidivism's shape
     assert (trigger.severity, trigger.mitre, trigger.key) == ("high", ("T1110", "T1110.001"), (IP,))
 
 
@@ -157,7 +158,9 @@ def test_per_user_keys_and_the_replay_sensor(clock) -> None:
 def test_distinct_user_names(clock) -> None:
     detector = Detector(defaults("user-enumeration"), InMemoryWindows(), clock)
     names = ["root", "root", "admin", "test", "oracle", "root", "pi", "git", "ubuntu", "guest"]
-    events = [failure(n * 30, username=name, kind=INVALID_USER if n % 2 else AUTH_FAILURE) for n, name in enumerate(names)]
+    events = [
+        failure(n * 30, username=name, kind=INVALID_USER if n % 2 else AUTH_FAILURE) for n, name in enumerate(names)
+    ]
     assert detector.observe(events) == []  # eight distinct names
     assert detector.observe([failure(400, username="admin")]) == []
     (trigger,) = detector.observe([failure(410, username="deploy"), failure(420, username="postgres")])
@@ -223,6 +226,7 @@ def test_alerts_carry_no_duration_and_disabled_scenarios_do_nothing(clock) -> No
     assert [s.name for s in detector.scenarios] == ["watch"]
     (trigger,) = detector.observe([failure(0)])
     assert (trigger.action, trigger.duration_seconds, trigger.recidivism_factor) == ("alert", None, 1.0)
+    assert trigger.recidivism is None
     assert trigger.reason == f"1 events in 10m from {IP} (sshd)"  # the default template
 
 

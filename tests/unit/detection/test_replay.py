@@ -75,9 +75,13 @@ def test_explain_shows_every_event_of_the_address_and_where_it_triggered() -> No
     assert "    counted by no scenario" in explained  # the pam echoes and the disconnect
     assert "    ssh-bruteforce: 4/5 in 10m" in explained
     assert "    ssh-bruteforce: 5/5 in 10m" in explained
-    assert "=> ban by ssh-bruteforce at 2026-11-24T10:02:00Z: 5 failed logins in 10m from 203.0.113.7 (sshd)" in explained
+    assert (
+        "=> ban by ssh-bruteforce at 2026-11-24T10:02:00Z: 5 failed logins in 10m from 203.0.113.7 (sshd)" in explained
+    )
     assert "auth-low-and-slow: 5/20 in 24h (evaluated by the minute schedule)" in explained
     assert "198.51.100.23" not in explained
+    done = run(str(SAMPLES / "sshd-classic.log"), "--year", "2026", "--explain", "192.0.2.44")
+    assert "    ssh-bruteforce: not counted, held until 2026-11-24T11:10:20Z by its last trigger" in done.stdout
 
 
 def test_the_year_of_classic_stamps_comes_from_the_option(tmp_path: Path) -> None:

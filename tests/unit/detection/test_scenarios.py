@@ -114,7 +114,11 @@ def test_group_by_is_normalised_and_must_hold_the_address() -> None:
         ({"recidivism": {"factor": 0.5, "max_duration": "7d"}}, "recidivism.factor", "greater than or equal to 1"),
         ({"recidivism": {"factor": 2, "max_duration": "30m"}}, "scenario", "shorter than duration"),
         ({"action": "alert", "recidivism": {"factor": 2, "max_duration": "7d"}}, "scenario", "alert has no duration"),
-        ({"group_by": ["source_ip", "username"], "threshold": {"count": 3, "distinct": "username"}}, "scenario", "also in"),
+        (
+            {"group_by": ["source_ip", "username"], "threshold": {"count": 3, "distinct": "username"}},
+            "scenario",
+            "also in",
+        ),
     ],
 )
 def test_mistakes_are_refused_naming_the_field(overrides: dict[str, Any], field: str, words: str) -> None:
@@ -134,7 +138,9 @@ def test_yaml_text_and_files(tmp_path) -> None:
     text = "scenarios:\n  - name: one\n    description: d\n    filter: {kinds: [port_scan]}\n"
     text += "    threshold: {count: 2}\n    window: 1h\n    action: alert\n"
     assert [s.name for s in load_scenarios(text)] == ["one"]
-    bare = "- {name: two, description: d, filter: {kinds: [waf_block]}, threshold: {count: 3}, window: 5m, action: alert}"
+    bare = (
+        "- {name: two, description: d, filter: {kinds: [waf_block]}, threshold: {count: 3}, window: 5m, action: alert}"
+    )
     assert load_scenarios(bare)[0].action == "alert"
     path = tmp_path / "s.yaml"
     path.write_text(text)

@@ -7,10 +7,24 @@ from chalicelib.distribution.targets import Selector, TargetRecord
 
 
 def message(message_id: str, *changes: tuple[str, str, dict]) -> Parsed:
-    body = {"changes": [{"op": op, "action": action, "decision": {"id": f"id-{d['value']}", "type": "ban",
-                                                                   "scope": "global", "origin": "manual",
-                                                                   "tags": [], "until": None, **d}}
-                        for op, action, d in changes]}
+    body = {
+        "changes": [
+            {
+                "op": op,
+                "action": action,
+                "decision": {
+                    "id": f"id-{d['value']}",
+                    "type": "ban",
+                    "scope": "global",
+                    "origin": "manual",
+                    "tags": [],
+                    "until": None,
+                    **d,
+                },
+            }
+            for op, action, d in changes
+        ]
+    }
     return Parsed(message_id, "r", 1, "vigil.decisions.changes/1", body)
 
 
@@ -19,10 +33,13 @@ def target(**selector) -> TargetRecord:
 
 
 def test_the_last_change_of_an_address_wins() -> None:
-    delta, used = delta_for(target(), [
-        message("m1", ("add", "issued", {"value": "192.0.2.1/32"}), ("add", "issued", {"value": "192.0.2.2/32"})),
-        message("m2", ("delete", "unbanned", {"value": "192.0.2.1/32"})),
-    ])
+    delta, used = delta_for(
+        target(),
+        [
+            message("m1", ("add", "issued", {"value": "192.0.2.1/32"}), ("add", "issued", {"value": "192.0.2.2/32"})),
+            message("m2", ("delete", "unbanned", {"value": "192.0.2.1/32"})),
+        ],
+    )
     assert [e.value for e in delta.add] == ["192.0.2.2/32"]
     assert [e.value for e in delta.remove] == ["192.0.2.1/32"]
     assert used == {"m1", "m2"}
@@ -30,10 +47,16 @@ def test_the_last_change_of_an_address_wins() -> None:
 
 def test_tag_selectors(monkeypatch=None) -> None:
     tagged = target(tags=("BPE",))
-    delta, used = delta_for(tagged, [
-        message("m1", ("add", "issued", {"value": "192.0.2.1/32", "tags": ["BPE"]}),
-                ("add", "issued", {"value": "192.0.2.2/32", "tags": ["other"]})),
-    ])
+    delta, used = delta_for(
+        tagged,
+        [
+            message(
+                "m1",
+                ("add", "issued", {"value": "192.0.2.1/32", "tags": ["BPE"]}),
+                ("add", "issued", {"value": "192.0.2.2/32", "tags": ["other"]}),
+            ),
+        ],
+    )
     assert [e.value for e in delta.add] == ["192.0.2.1/32"] and not delta.remove
     assert used == {"m1"}
     untagged, _ = delta_for(tagged, [message("m2", ("add", "tags_removed", {"value": "192.0.2.1/32", "tags": ["x"]}))])
@@ -48,7 +71,10 @@ def test_sensor_bans_go_only_to_targets_that_ask(monkeypatch=None) -> None:
 
 
 def test_pending_and_whitelist_changes_are_ignored() -> None:
-    changes = message("m", ("add", "pending", {"value": "192.0.2.3/32", "type": "pending"}),
-                      ("add", "whitelisted", {"value": "192.0.2.4/32", "type": "allow"}))
+    changes = message(
+        "m",
+        ("add", "pending", {"value": "192.0.2.3/32", "type": "pending"}),
+        ("add", "whitelisted", {"value": "192.0.2.4/32", "type": "allow"}),
+    )
     delta, used = delta_for(target(), [changes])
     assert not delta and not used
