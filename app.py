@@ -20,6 +20,7 @@ from chalicelib.api.compat import (
 from chalicelib.api.edge import edge_middleware
 from chalicelib.api.routing import install_method_fallbacks
 from chalicelib.api.v1 import auth, bans, detection, events, feeds, geo, health, targets, whitelist
+from chalicelib.auth.bootstrap import bootstrap_admin as bootstrap_first_admin
 from chalicelib.core.batch import process
 from chalicelib.core.deps import get_container
 from chalicelib.core.settings import get_settings
@@ -95,3 +96,9 @@ def publish_feeds(event):
 def evaluate_windows(event):
     """Scenarios with long windows and cross-sensor correlation, evaluated over what ingest counted."""
     return get_container().responder.sweep()
+
+
+@app.lambda_function(name="bootstrap_admin")
+def bootstrap_admin(event, context):
+    """Invoked once by the operator after the first deploy: roles, system whitelist and the first admin."""
+    return bootstrap_first_admin(get_container(), event)

@@ -41,6 +41,12 @@ GROUPS: dict[str, list[tuple[str, list[str]]]] = {
     ],
     "feeds": [("Feeds: render + publish of 1,000,000 decisions per format", ["-m", "bench.feeds_bench"])],
     "push": [("Push: 10,000 new bans to each loopback peer", ["-m", "bench.push_bench"])],
+    "ingest": [
+        (
+            "Ingest: AWS requests per 1,000 events (moto) and events/s through POST /api/v1/ingest (local stack)",
+            ["-m", "bench.ingest_bench", "--events", "20000", "--seconds", "30"],
+        )
+    ],
 }
 
 

@@ -174,7 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     def _on_signal(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
+    # SIGINT too: a process started in the background by a non-interactive shell (or by a test runner's worker)
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt for it, so Ctrl-C would do nothing.
     signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     try:
         platform.start()
         platform.snapshot_loop()

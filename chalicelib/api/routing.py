@@ -266,7 +266,10 @@ def _call(spec: RouteSpec, request: Any, path_params: dict[str, str]) -> Any:
     if spec.query is not None:
         available["query"] = parse_query(spec.query, info.query)
     if spec.body is not None and "body" in wanted:
-        available["body"] = parse_body(spec.body, decode_body(info, spec.content_types))
+        data = decode_body(info, spec.content_types)
+        # A handler whose body defaults to None (`body: Model | None = None`) takes a request without one.
+        optional = wanted["body"].default is None
+        available["body"] = None if data is None and optional else parse_body(spec.body, data)
     elif "body" in wanted:
         available["body"] = decode_body(info, spec.content_types)
     return spec.handler(**{name: available[name] for name in wanted if name in available})

@@ -121,15 +121,21 @@ class PendingBans:
             actor=actor,
             request_id=request_id,
         )
-        ended = self._d.end(pending, actor=actor, reason=reason or "approved", action="approved", request_id=request_id)
+        ended = self._end(pending, "approved", actor, reason, request_id)
         return ended, ban
+
+    def _end(self, pending: Decision, outcome: str, actor: str, reason: str, request_id: str | None) -> Decision:
+        """End a pending ban with its outcome as the ended reason (what `status` and the statistics read); the
+        reviewer's own words are kept as its note."""
+        noted = pending.changed(note=reason) if reason else pending
+        return self._d.end(noted, actor=actor, reason=outcome, action=outcome, request_id=request_id)
 
     def reject(
         self, pending_id: str, *, actor: str, reason: str = "", whitelist: bool = False, request_id: str | None = None
     ) -> tuple[Decision, Decision | None]:
         """Drop a pending ban; with `whitelist`, add a soft whitelist entry for the address."""
         pending = self.get(pending_id)
-        ended = self._d.end(pending, actor=actor, reason=reason or "rejected", action="rejected", request_id=request_id)
+        ended = self._end(pending, "rejected", actor, reason, request_id)
         entry = None
         if whitelist:
             try:
@@ -182,4 +188,5 @@ def pending_view(d: Decision) -> dict[str, Any]:
         "review_by": iso(d.until),
         "decided_at": iso(d.ended_at),
         "decided_by": d.ended_by,
+        "decision_reason": d.note,
     }

@@ -410,6 +410,12 @@ class Decisions:
         self._emit([Change("add", action, saved, actor)], now, request_id)
         return saved
 
+    def record_new(self, decision: Decision, *, actor: str | None, action: str, request_id: str | None = None) -> None:
+        """History and change stream of a decision another service saved itself (a pending ban)."""
+        now = self._clock.now()
+        self.store.add_history([_history(action, decision, actor, now)])
+        self._emit([Change("add", action, decision, actor)], now, request_id)
+
 
 def _refuse_self_ban(network: addresses.Network, request: BanRequest) -> None:
     """Like fail2ban's `ignoreself`: banning the address you are calling from locks you out of Vigil itself."""

@@ -15,22 +15,23 @@ bans, computes the ban time (`decisions.ttl.recidivism_ttl`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
 from chalicelib.core.clock import Clock, iso
 from chalicelib.detection.scenarios import ECHO_SOURCES, FieldMatch, Scenario
 from chalicelib.detection.windows import Counted, Key, Reached, Windows, WindowSpec, bucket_seconds
-from chalicelib.events.model import Event
+from chalicelib.events.model import INFO, Event
 
 TEXT_ATTRIBUTES = frozenset(
     {"username", "hostname", "service", "kind", "log_type", "severity", "rule_id", "uri", "message"}
 )
 SHAPE_FIELDS = frozenset({"kind", "service", "log_type"})  # with `fields.*`: what an event's memoised shape holds
 MEMO_SIZE = 4096
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PERMANENT_HOLD_SECONDS = 30 * 86400  # how long a permanent ban's trigger holds its key (a claim needs an end)
 
 ValueOf = Callable[[Event], str | None]
@@ -215,6 +216,17 @@ class Detector:
     def scenarios(self) -> tuple[Scenario, ...]:
         """The enabled scenarios, in the order given."""
         return tuple(rule.scenario for rule in self._rules.values())
+
+    def counts(self, kind: str, service: str, log_type: str, fields: Mapping[str, str] | None = None) -> bool:
+        """Whether some scenario may count an event of this shape (its kind, service, log type and `fields`, what
+        the filters check before the event's own values); without `fields`, whether one counts the kind at all.
+        Replay's bulk parser builds only the events that may be counted."""
+        groups = self._by_kind.get(kind, ())
+        if fields is None or not groups:
+            return bool(groups)
+        # A stand-in of that shape: the static checks read nothing else.
+        shape = Event(EPOCH, "", kind, service, log_type, INFO, fields=fields)
+        return any(group.static(shape) for group in groups)
 
     def observe(self, events: Sequence[Event]) -> list[Trigger]:
         """Count one batch; the triggers of ingest-evaluated scenarios it completed, in time order."""

@@ -144,6 +144,8 @@ class Responder:
                 request_id,
             )
         elif action == "pending":
+            if "ban" in kinds or any(d["action"] == "ban" and d["ip"] == ip for d in outcome.decisions):
+                return  # banned already (maybe by another scenario of this batch): nothing left to review
             decision, new = self._pending.propose(
                 ip,
                 scenario=trigger.scenario,

@@ -22,6 +22,10 @@ from chalicelib.detection.scenarios import Scenario, load_defaults, parse_scenar
 from chalicelib.detection.windows import Windows
 from chalicelib.events.model import Event
 
+# DynamoDB keeps no nulls inside a map (`core.dynamo` drops them), so a removed shipped scenario is stored as this
+# marker; stored as None it would vanish on write and the scenario would quietly come back.
+REMOVED: dict[str, Any] = {"removed": True}
+
 
 class DetectionConfig:
     def __init__(self, table: DynamoTable, clock: Clock) -> None:
@@ -56,7 +60,12 @@ class DetectionConfig:
     def overrides(self) -> tuple[int, dict[str, dict[str, Any] | None]]:
         """(version, name → scenario data, or None for a shipped scenario that was removed)."""
         found = self._read("CONFIG#scenarios")
-        return int(found.get("version", 0)), dict(found.get("scenarios") or {})
+        stored = dict(found.get("scenarios") or {})
+        return int(found.get("version", 0)), {name: None if data == REMOVED else data for name, data in stored.items()}
+
+    @staticmethod
+    def _stored(overrides: dict[str, dict[str, Any] | None]) -> dict[str, dict[str, Any]]:
+        return {name: REMOVED if data is None else data for name, data in overrides.items()}
 
     def save(self, name: str, data: dict[str, Any] | None, expected_version: int) -> int:
         """Set one override (None removes a scenario) on top of the version read; returns the new version."""
@@ -68,7 +77,7 @@ class DetectionConfig:
             "pk": "CONFIG#scenarios",
             "sk": "CONFIG",
             "version": version + 1,
-            "scenarios": overrides,
+            "scenarios": self._stored(overrides),
             "changed_at": iso(self._clock.now()),
         }
         condition = "attribute_not_exists(pk)" if version == 0 else "version = :v"
@@ -85,7 +94,7 @@ class DetectionConfig:
                 "pk": "CONFIG#scenarios",
                 "sk": "CONFIG",
                 "version": version + 1,
-                "scenarios": overrides,
+                "scenarios": self._stored(overrides),
                 "changed_at": iso(self._clock.now()),
             },
             condition="version = :v",
@@ -164,7 +173,10 @@ class Detection:
         raise NotFoundError(f"No scenario named {name!r}")
 
     def put(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
-        scenario = parse_scenario({**data, "name": name})
+        # `origin` is what reading a scenario adds (default, edited, custom), not part of it: what GET answered
+        # must be accepted back by PUT, so that a client can read, change one number and write.
+        fields = {key: value for key, value in data.items() if key != "origin"}
+        scenario = parse_scenario({**fields, "name": name})
         version, _ = self.config.overrides()
         self.config.save(name, scenario.to_dict(), version)
         self.refresh()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,7 +29,7 @@ from chalicelib.events.parsers import ParseContext
 from chalicelib.events.parsers.registry import get_parser
 from chalicelib.events.retry import RetryQueue
 from chalicelib.events.sensors import Sensors
-from chalicelib.events.stats import StatsStore, is_failed_login
+from chalicelib.events.stats import StatsStore, is_attack, is_failed_login
 from chalicelib.events.store import EventStore
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -109,25 +110,32 @@ class Ingest:
         self._ensure_sensor(batch)
         now = self._clock.now()
         batch_id = batch.batch_id or str(uuid.uuid4())
+        result = IngestResult(batch_id)
+        # Parsed before the batch id is claimed: a batch refused as a whole (no or unknown format) must leave
+        # no claim behind, or the agent's corrected retry would be refused as "being processed" for a week.
+        events = self._parse(batch, result)
         if batch.batch_id:
             previous = self._ledger.claim(batch.sensor, batch_id, now)
             if previous is not None:
                 return IngestResult(**{**previous, "duplicate": True})
-        result = IngestResult(batch_id)
-        events = self._parse(batch, result)
+        progress: dict[str, Any] = {}
         try:
-            self._store_and_detect(events, batch.sensor, batch.hostname, batch_id, result, request_id)
-        except DependencyError as exc:
-            get_logger().warning("batch queued for retry", batch_id=batch_id, sensor=batch.sensor, error=exc.message)
-            self._retry.enqueue(
-                {
-                    "sensor": batch.sensor,
-                    "hostname": batch.hostname,
-                    "batch_id": batch_id,
-                    "events": [e.to_dict() for e in events],
-                }
-            )
-            result.queued = True
+            try:
+                self._store_and_detect(events, batch.sensor, batch.hostname, batch_id, result, request_id, progress)
+            except DependencyError as exc:
+                get_logger().warning(
+                    "batch queued for retry", batch_id=batch_id, sensor=batch.sensor, error=exc.message
+                )
+                self._retry.enqueue(
+                    {
+                        "sensor": batch.sensor,
+                        "hostname": batch.hostname,
+                        "batch_id": batch_id,
+                        "events": [e.to_dict() for e in events],
+                        **progress,
+                    }
+                )
+                result.queued = True
         except Exception:
             if batch.batch_id:
                 self._ledger.release(batch.sensor, batch_id)  # let the agent's retry run it again
@@ -140,7 +148,10 @@ class Ingest:
         """Store a batch the retry queue carried back (its events were parsed and counted when accepted)."""
         events = [Event.from_dict(e) for e in payload["events"]]
         result = IngestResult(payload["batch_id"], accepted=len(events))
-        self._store_and_detect(events, payload["sensor"], payload.get("hostname"), payload["batch_id"], result, None)
+        progress = {"attempts": payload["attempts"]} if "attempts" in payload else {}
+        self._store_and_detect(
+            events, payload["sensor"], payload.get("hostname"), payload["batch_id"], result, None, progress
+        )
         return result
 
     # steps
@@ -212,18 +223,27 @@ class Ingest:
         batch_id: str,
         result: IngestResult,
         request_id: str | None,
+        progress: dict[str, Any],
     ) -> None:
+        """Store, count and detect. `progress` records the steps done (the statistics, with the attempt numbers
+        they gave) so that a batch retried from the queue is not counted twice."""
         if not events:
             self._sensors.seen(sensor, 0, hostname)
             return
-        now = self._clock.now()
         enriched = self._enrich(events)
         records = [_record(e, enriched[e.source_ip], batch_id, i) for i, e in enumerate(events)]
-        day_counts, stat_requests = self._stats.record(records, sensor)
-        for record in records:
-            if record["source_ip"] in day_counts and is_failed_login(record):
-                record["attempt"] = day_counts[record["source_ip"]]
-        _, event_requests = self._events.put_batch(records, now)
+        stat_requests = 0
+        if "attempts" in progress:
+            for record, attempt in zip(records, progress["attempts"], strict=True):
+                if attempt is not None:
+                    record["attempt"] = attempt
+        else:
+            day_counts, stat_requests = self._stats.record(records, sensor)
+            _number_attempts(records, day_counts)
+            progress["attempts"] = [r.get("attempt") for r in records]
+        # Stamped just before the write: the live feed serves arrivals once they are a few seconds old, so an
+        # arrival id must not predate its write by more than that.
+        _, event_requests = self._events.put_batch(records, self._clock.now())
         archive_requests = self._archive.put([{**r, "time": iso(r["time"])} for r in records], sensor, batch_id)
         self._sensors.seen(sensor, len(events), hostname)
         outcome = self._responder.respond(events, enriched, request_id)
@@ -246,11 +266,25 @@ def _geo_fields(geo: Any) -> dict[str, Any]:
     }
 
 
+def _number_attempts(records: list[dict[str, Any]], day_counts: dict[str, int]) -> None:
+    """Give each failed login its place among its address's attacks of the day (`attempt`, the feed's
+    `attempt_number`): the batch's attacks, in time order, end at the day's count after this batch."""
+    remaining = Counter(r["source_ip"] for r in records if is_attack(r))
+    for record in sorted(records, key=lambda r: r["time"]):
+        ip = record["source_ip"]
+        if not is_attack(record) or ip not in day_counts:
+            continue
+        if is_failed_login(record):
+            record["attempt"] = day_counts[ip] - remaining[ip] + 1
+        remaining[ip] -= 1
+
+
 def _record(event: Event, geo: dict[str, Any], batch_id: str, index: int) -> dict[str, Any]:
     data = event.to_dict()
     data["time"] = event.time
     data.update({k: v for k, v in geo.items() if v is not None and not k.startswith("_")})
     data["batch"] = batch_id
-    # A deterministic suffix: storing the same batch again (a retry) overwrites instead of duplicating.
-    data["seq"] = hashlib.sha256(f"{batch_id}:{index}".encode()).hexdigest()[:12]
+    # A deterministic suffix: storing the same batch again (a retry) overwrites instead of duplicating. The
+    # batch's hash then the index, so the events of one batch keep their order in the arrival index (the feed).
+    data["seq"] = f"{hashlib.sha256(batch_id.encode()).hexdigest()[:7]}{index:05d}"
     return data

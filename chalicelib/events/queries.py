@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.core.clock import Clock, iso, parse_time
-from chalicelib.events.stats import StatsStore, is_failed_login
+from chalicelib.events.stats import StatsStore, Totals, is_failed_login
 from chalicelib.events.store import EventStore
 
+FEED_SETTLE = timedelta(seconds=5)
 BUCKETS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
@@ -154,23 +155,21 @@ class EventQueries:
     def detector_statistics(self, *, blocked: int, sensors: dict[str, Any] | None = None) -> dict[str, Any]:
         """Seed 002's `/statistics` (and, with sensors, `/statistics/global`)."""
         now = self._clock.now()
-        hours = self._stats.totals(now - timedelta(hours=23), now, hourly=True)
+        hours = self._stats.totals(now - timedelta(hours=24), now, hourly=True)
         retention_days = 30
         month = self._sum(self._stats.totals(now - timedelta(days=retention_days - 1), now, hourly=False))
-        day = self._sum(hours)
-        last_hour = hours[max(hours)] if hours else None
         body: dict[str, Any] = {
             "total_failed_attempts": month.counts["failed_logins"],
             "unique_attackers": len(self._stats.attackers(now - timedelta(days=retention_days - 1), now)),
             "blocked_ips": blocked,
-            "attacks_last_24h": day.counts["failed_logins"],
-            "attacks_last_hour": last_hour.counts["failed_logins"] if last_hour else 0,
+            "attacks_last_24h": since(hours, "failed_logins", now - timedelta(hours=24)),
+            "attacks_last_hour": since(hours, "failed_logins", now - timedelta(hours=1)),
             "top_attacked_usernames": [
                 {"username": u, "count": n}
                 for u, n in self._stats.usernames(now - timedelta(days=retention_days - 1), now).most_common(10)
             ],
             "attacks_by_hour": [
-                {"hour": p[-2:] + ":00", "count": t.counts["failed_logins"]} for p, t in sorted(hours.items())
+                {"hour": p[-2:] + ":00", "count": t.counts["failed_logins"]} for p, t in sorted(hours.items())[-24:]
             ],
         }
         if sensors is not None:
@@ -182,24 +181,22 @@ class EventQueries:
     def vm_attacks(self, sensor: str) -> dict[str, Any]:
         now = self._clock.now()
         ips, users = self._stats.sensor(sensor, now - timedelta(days=29), now)
-        hours = self._stats.totals(now - timedelta(hours=23), now, hourly=True)
-        day = self._sum(hours)
-        last_hour = hours[max(hours)] if hours else None
+        hours = self._stats.totals(now - timedelta(hours=24), now, hourly=True)
         return {
             "total_attacks": sum(ips.values()),
             "unique_attackers": len(ips),
-            "attacks_last_24h": day.counts[f"as:{sensor}"],
-            "attacks_last_hour": last_hour.counts[f"as:{sensor}"] if last_hour else 0,
+            "attacks_last_24h": since(hours, f"as:{sensor}", now - timedelta(hours=24)),
+            "attacks_last_hour": since(hours, f"as:{sensor}", now - timedelta(hours=1)),
             "top_attacked_usernames": [{"username": u, "count": n} for u, n in users.most_common(10)],
             "top_attackers": [{"ip_address": ip, "count": n} for ip, n in ips.most_common(10)],
         }
 
     def suspicious(self, threshold: int, days: int = 1, limit: int = 100) -> list[dict[str, Any]]:
-        """Addresses with at least `threshold` attacks: first and last attempt and user names tried."""
+        """Addresses with at least `threshold` failed logins: first and last attempt and user names tried."""
         now = self._clock.now()
         start = now - timedelta(days=days)
         out = []
-        for ip, count in self._stats.attackers(start, now).most_common(limit):
+        for ip, count in self._stats.attackers(start, now, failed_logins=True).most_common(limit):
             if count < threshold:
                 break
             events = [e for e in self._events.by_ip(ip, start, now, limit=500) if is_failed_login(e)]
@@ -217,8 +214,12 @@ class EventQueries:
         return out
 
     def feed(self, after: str | None, window: timedelta) -> list[dict[str, Any]]:
-        """Failed logins that arrived after an arrival id (or within `window`), oldest first: the live feed."""
-        now = self._clock.now()
+        """Failed logins that arrived after an arrival id (or within `window`), oldest first: the live feed.
+
+        Only arrivals at least `FEED_SETTLE` old are served: a write stamped a moment ago (by another container,
+        or still reaching the index) may not be visible yet, and serving what arrived after it would move the
+        client's cursor past it for good."""
+        now = self._clock.now() - FEED_SETTLE
         start = now - window
         if after:
             try:
@@ -241,6 +242,22 @@ class EventQueries:
             "by_kind": dict(Counter(e["kind"] for e in events)),
             "timeline": [{"date": d, "count": n} for d, n in sorted(per_day.items())],
         }
+
+
+def since(hours: dict[str, Totals], name: str, start: datetime) -> int:
+    """A counter of the hourly totals over the window after `start` (to the minute): the hours that begin after
+    `start` whole, the hour it falls in by its per-minute counters (`m:<MM>:<name>`)."""
+    total = 0
+    for period, totals in hours.items():
+        hour = datetime.fromisoformat(period + ":00:00+00:00")
+        if hour > start:
+            total += totals.counts[name]
+        elif hour + timedelta(hours=1) > start:
+            for key, count in totals.counts.items():
+                minute, _, counted = key.removeprefix("m:").partition(":")
+                if key.startswith("m:") and counted == name and hour + timedelta(minutes=int(minute)) > start:
+                    total += count
+    return total
 
 
 @dataclass

@@ -7,6 +7,7 @@ Records live on the entities table (`SENSOR#<id>`); ingest stamps `last_seen` on
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,6 +58,11 @@ class Sensors:
         check_sensor_id(vm_id)
         if collection_method not in COLLECTION_METHODS:
             raise ValidationFailedError([FieldProblem("collection_method", f"One of {', '.join(COLLECTION_METHODS)}")])
+        if ip_address is not None:
+            try:
+                ip_address = str(ipaddress.ip_address(ip_address))
+            except ValueError:
+                raise ValidationFailedError([FieldProblem("ip_address", "Invalid IP address format")]) from None
         item = {
             "pk": f"SENSOR#{vm_id}",
             "sk": "SENSOR",

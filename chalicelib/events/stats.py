@@ -3,8 +3,10 @@
 One batch adds its counts with a handful of atomic `ADD` updates on the counters table (120-day TTL):
 
     ST#H#<hour>  total       n, k:<kind>, lt:<log type>, sv:<severity>, s:<sensor>, h:<host>, z:<src>><dst>, c:<country>
-    ST#D#<day>   total       the same, per day
-    ST#D#<day>   ip#<0-7>    one attribute per attacking address: its count that day (eight shards keep items small)
+                             and per minute m:<MM>:failed_logins, m:<MM>:as:<sensor> (windows that end now)
+    ST#D#<day>   total       the same but the minutes, per day
+    ST#D#<day>   ip#<0-7>    one attribute per attacking address: its count that day (eight shards keep items small),
+                             and `#f:<address>`: its failed logins that day
     ST#D#<day>   user#<0-3>  one attribute per targeted user name (failed logins)
     ST#D#<day>   vm#<id>     i:<address> and u:<user> counts for one sensor (seed 002's per-VM attacks)
 
@@ -31,12 +33,14 @@ CHUNK = 100
 RETENTION = timedelta(days=120)
 FAILED_LOGIN_KINDS = frozenset({"auth_failure", "invalid_user"})
 BENIGN_KINDS = frozenset({"auth_success", "firewall_allow"})
+FAILED = "#f:"  # on the ip# items, before an address: its failed logins (`#` starts no address)
 
 
 def is_attack(event: dict[str, Any]) -> bool:
-    """Counted as an attack: everything hostile (a plain web request only when it probes)."""
+    """Counted as an attack: everything hostile (a plain web request only when it probes), each attempt once
+    (pam_unix's echo of sshd's `Failed password` line is the same attempt)."""
     kind = event["kind"]
-    if kind in BENIGN_KINDS:
+    if kind in BENIGN_KINDS or (event.get("fields") or {}).get("source") == "pam":
         return False
     if kind == "http_request":
         return (event.get("fields") or {}).get("probe") == "1"
@@ -87,11 +91,11 @@ class StatsStore:
             when: datetime = event["time"]
             hour, day = _hour(when), _day(when)
             names = _total_names(event)
-            totals_h.setdefault(hour, Counter()).update(names)
+            totals_h.setdefault(hour, Counter()).update(names + _minute_names(event, when))
             totals_d.setdefault(day, Counter()).update(names)
             if is_attack(event):
                 ip = event["source_ip"]
-                ips.setdefault((day, _shard(ip, IP_SHARDS)), Counter())[ip] += 1
+                ips.setdefault((day, _shard(ip, IP_SHARDS)), Counter()).update(_ip_names(event))
                 if sensor:
                     per_vm.setdefault(day, Counter())[f"i:{ip}"] += 1
             if is_failed_login(event) and event.get("username"):
@@ -108,8 +112,8 @@ class StatsStore:
         for (day, shard), counts in ips.items():
             new, made = self._add_returning(f"ST#D#{day}", f"ip#{shard}", counts, _expiry_day(day))
             requests += made
-            for ip, value in new.items():
-                day_counts[ip] = max(day_counts.get(ip, 0), value)
+            attacks = {ip: value for ip, value in new.items() if not ip.startswith(FAILED)}
+            day_counts.update({ip: max(day_counts.get(ip, 0), value) for ip, value in attacks.items()})
         for (day, shard), counts in users.items():
             requests += self._add(f"ST#D#{day}", f"user#{shard}", counts, _expiry_day(day))
         for day, counts in per_vm.items():
@@ -166,12 +170,16 @@ class StatsStore:
             out[period] = Totals(Counter({k: int(v) for k, v in item.items() if k not in ("pk", "sk", "ttl")}))
         return out
 
-    def attackers(self, start: datetime, end: datetime) -> Counter[str]:
-        """Attack counts per source address over the days of a range."""
+    def attackers(self, start: datetime, end: datetime, *, failed_logins: bool = False) -> Counter[str]:
+        """Attack counts per source address over the days of a range (with `failed_logins`, only the failed
+        logins, which seed 002's suspicious addresses are about)."""
         found = self._get((f"ST#D#{d}", f"ip#{s}") for d in self._days(start, end) for s in range(IP_SHARDS))
         counts: Counter[str] = Counter()
         for item in found.values():
-            counts.update({k: int(v) for k, v in item.items() if k not in ("pk", "sk", "ttl")})
+            for key, value in item.items():
+                if key in ("pk", "sk", "ttl") or key.startswith(FAILED) != failed_logins:
+                    continue
+                counts[key.removeprefix(FAILED)] += int(value)
         return counts
 
     def usernames(self, start: datetime, end: datetime) -> Counter[str]:
@@ -212,6 +220,24 @@ def _total_names(event: dict[str, Any]) -> list[str]:
         names.append(f"z:{fields.get('src_zone', '?')}>{fields.get('dst_zone', '?')}")
     if event.get("country"):
         names.append(f"c:{event['country']}")
+    return names
+
+
+def _ip_names(event: dict[str, Any]) -> list[str]:
+    """What an attack adds on its address's ip# item: the address, and `#f:<address>` for a failed login."""
+    ip = event["source_ip"]
+    return [ip, f"{FAILED}{ip}"] if is_failed_login(event) else [ip]
+
+
+def _minute_names(event: dict[str, Any], when: datetime) -> list[str]:
+    """Per-minute counters on the hour's item (`m:<MM>:<name>`), so that "the last hour" and "the last 24
+    hours" are windows ending now, not clock hours: failed logins, and attacks per sensor."""
+    minute = when.strftime("%M")
+    names = []
+    if is_failed_login(event):
+        names.append(f"m:{minute}:failed_logins")
+    if event.get("sensor") and is_attack(event):
+        names.append(f"m:{minute}:as:{event['sensor']}")
     return names
 
 

@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from chalicelib.core.clock import epoch, iso
 from chalicelib.core.dynamo import DynamoTable
+from chalicelib.core.errors import DependencyError
 from chalicelib.core.ids import time_ordered_id
 
 SHARDS = 4
@@ -72,7 +75,11 @@ class EventStore:
                 }
             )
             stored.append(StoredEvent(event_id(sk, ip), arrival, {**data, "id": event_id(sk, ip)}))
-        requests = self._t.batch_write(puts=items) if items else 0
+        try:
+            requests = self._t.batch_write(puts=items) if items else 0
+        except (ClientError, BotoCoreError) as exc:
+            # A dependency failure (table missing, throttled, unreachable), so ingest queues the batch for retry.
+            raise DependencyError(f"the events table refused a batch: {type(exc).__name__}") from exc
         return stored, requests
 
     def get(self, event_id_text: str) -> dict[str, Any] | None:
@@ -140,7 +147,7 @@ class EventStore:
         day = end.date()
         while day >= start.date() and len(found) < limit:
             items, _ = self._t.query("pk = :pk", {":pk": f"ALERT#{day.isoformat()}"}, forward=False, limit=limit)
-            found += [{k: v for k, v in i.items() if k not in ("pk", "ttl")} | {"id": i["sk"]} for i in items]
+            found += [{k: v for k, v in i.items() if k not in ("pk", "sk", "ttl")} | {"id": i["sk"]} for i in items]
             day -= timedelta(days=1)
         return found[:limit]
 

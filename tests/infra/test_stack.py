@@ -461,9 +461,8 @@ def _statements(synth: Synth) -> list[dict[str, Any]]:
     role = synth.logical_id("AWS::IAM::Role", "FunctionRole/Resource")
     found: list[dict[str, Any]] = []
     for resource in synth.raw["Resources"].values():
-        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in resource["Properties"].get("Roles", []):
-            found += resource["Properties"]["PolicyDocument"]["Statement"]
-        elif resource["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role} in resource["Properties"].get("Roles", []):
+        policy = resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        if policy and {"Ref": role} in resource["Properties"].get("Roles", []):
             found += resource["Properties"]["PolicyDocument"]["Statement"]
     return found
 
@@ -539,6 +538,7 @@ def test_outputs_name_the_api_bucket_tables_and_queues(dev: Synth) -> None:
     outputs = dev.raw["Outputs"]
     assert outputs["ApiUrl"]["Value"]["Fn::Join"][1][1] == {"Ref": "RestAPI"}
     assert {"BucketName", "JwtSecretName", "AlarmTopicArn", "FunctionRoleArn"} <= set(outputs)
+    assert "BootstrapAdminFunctionName" in outputs, "docs/DEPLOY.md tells the operator to invoke it"
     for logical in dev.resources("AWS::Serverless::Function"):
         assert outputs[f"{logical}FunctionName"]["Value"] == {"Ref": logical}
     for spec in TABLES:

@@ -127,7 +127,15 @@ def call(
         return error.code, dict(error.headers), error.read()
 
 
+_TOKENS: dict[str, str] = {}
+
+
 def admin_token(stack: Stack) -> str:
-    status, _, body = call("POST", stack.url("/auth/login"), form={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
-    assert status == 200, body
-    return json.loads(body)["access_token"]
+    """The admin's access token on this stack, logged in once: the tests share 127.0.0.1, and the login limit
+    (five attempts per address per 15 minutes, seed 001) would refuse a login per test."""
+    if stack.base not in _TOKENS:
+        form = {"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        status, _, body = call("POST", stack.url("/auth/login"), form=form)
+        assert status == 200, body
+        _TOKENS[stack.base] = json.loads(body)["access_token"]
+    return _TOKENS[stack.base]

@@ -22,7 +22,7 @@ from chalicelib.auth.principal import Principal
 from chalicelib.core.clock import iso, parse_time
 from chalicelib.core.deps import get_container
 from chalicelib.decisions import addresses
-from chalicelib.decisions.model import BAN, GLOBAL, Decision, sensor_scope
+from chalicelib.decisions.model import BAN, ENDED, GLOBAL, Decision, sensor_scope
 
 bp = Blueprint(__name__)
 OVERLAP = timedelta(seconds=2)
@@ -91,21 +91,38 @@ def _wanted(decision: Decision, principal: Principal) -> bool:
 
 
 def _filters(query: StreamQuery) -> Any:
-    scopes = {s.strip().lower() for s in (query.scopes or "ip,range").split(",") if s.strip()}
-    origins = {o.strip() for o in (query.origins or "").split(",") if o.strip()}
-    containing = [s.strip() for s in (query.scenarios_containing or "").split(",") if s.strip()]
-    not_containing = [s.strip() for s in (query.scenarios_not_containing or "").split(",") if s.strip()]
+    # The LAPI compares all of these without regard to case (scopes by name, origins with EqualFold, scenarios
+    # with ContainsFold), and bouncers' configurations are written accordingly.
+    def words(text: str | None) -> list[str]:
+        return [w.strip().lower() for w in (text or "").split(",") if w.strip()]
+
+    scopes = set(words(query.scopes or "ip,range"))
+    origins = set(words(query.origins))
+    containing = words(query.scenarios_containing)
+    not_containing = words(query.scenarios_not_containing)
 
     def keep(item: dict[str, Any]) -> bool:
         if item["scope"].lower() not in scopes:
             return False
-        if origins and item["origin"] not in origins and item["origin"].removeprefix("vigil-") not in origins:
+        origin, scenario = item["origin"].lower(), item["scenario"].lower()
+        if origins and origin not in origins and origin.removeprefix("vigil-") not in origins:
             return False
-        if containing and not any(c in item["scenario"] for c in containing):
+        if containing and not any(c in scenario for c in containing):
             return False
-        return not any(c in item["scenario"] for c in not_containing)
+        return not any(c in scenario for c in not_containing)
 
     return keep
+
+
+def _ended_since(since: datetime, principal: Principal, now: datetime) -> list[dict[str, Any]]:
+    """Bans that ended since a time. A bouncer away for longer than the change log is read for still holds what
+    was lifted meanwhile: the LAPI lists those as deleted since its last pull, and so must this answer."""
+    found = []
+    for d in get_container().decisions.store.list(BAN, ENDED):
+        if d.ended_at is not None and d.ended_at >= since and _wanted(d, principal):
+            item = lapi_decision(d.value, d.id, origin=d.origin, scenario=d.scenario, until=d.until, now=now)
+            found.append({**item, "duration": "-1s"})
+    return found
 
 
 @route(
@@ -123,6 +140,8 @@ def stream(query: StreamQuery, principal: Principal, request: RequestInfo) -> Re
         for d in c.decision_queries.in_force():
             if _wanted(d, principal):
                 new.append(lapi_decision(d.value, d.id, origin=d.origin, scenario=d.scenario, until=d.until, now=now))
+        if not query.startup and cursor is not None:
+            deleted = _ended_since(cursor - OVERLAP, principal, now)
     else:
         latest: dict[str, dict[str, Any]] = {}
         for change in c.decisions.store.changes_since(cursor - OVERLAP, now):

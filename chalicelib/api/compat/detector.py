@@ -155,7 +155,8 @@ def live_feed(query: FeedQuery, request: RequestInfo) -> Raw:
     """Server-sent events: `new_attack` for each failed login since `Last-Event-ID` (or the last ten minutes).
 
     API Gateway buffers responses, so each request answers what is new and a `retry:` hint; an EventSource
-    reconnects by itself, sending the last id it saw, and misses nothing."""
+    reconnects by itself, sending the last id it saw, and misses nothing (events are served once they are five
+    seconds old, so that one still being written elsewhere is never skipped)."""
     after = request.header("last-event-id") or query.last_event_id
     lines = [f"retry: {FEED_RETRY_MS}", ""]
     for event in get_container().event_queries.feed(after, FEED_WINDOW):

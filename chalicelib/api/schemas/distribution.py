@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 
 class Schema(BaseModel):
@@ -14,6 +14,9 @@ class Schema(BaseModel):
 
 
 STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+# Credentials are kept exactly as given: a password may begin or end with a space, and stripping it (what STRICT
+# does to every other string) would store a password the firewall then refuses.
+Secret = Annotated[str, StringConstraints(strip_whitespace=False)]
 Kind = Literal["sophos-xgs", "ssh-nftables", "ssh-ipset", "aws-waf", "webhook", "crowdsec-bouncer", "pull-only"]
 
 
@@ -32,7 +35,7 @@ class TargetCreate(Schema):
     address: str = Field("", max_length=2048)
     settings: dict[str, Any] = Field(default_factory=dict)
     selector: SelectorIn = Field(default_factory=SelectorIn)
-    credentials: dict[str, str] | None = None
+    credentials: dict[str, Secret] | None = None
     enabled: bool = True
 
 
@@ -42,7 +45,7 @@ class TargetUpdate(Schema):
     address: str | None = Field(None, max_length=2048)
     settings: dict[str, Any] | None = None
     selector: SelectorIn | None = None
-    credentials: dict[str, str] | None = None
+    credentials: dict[str, Secret] | None = None
     enabled: bool | None = None
 
 

@@ -13,9 +13,10 @@ from chalicelib.api.routing import RequestInfo, route
 from chalicelib.api.schemas.events import EventQuery, IngestBatch, PeriodQuery, TimelineQuery, TrackQuery
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
-from chalicelib.core.errors import FieldProblem, NotFoundError, ValidationFailedError
+from chalicelib.core.errors import FieldProblem, InvalidInputError, NotFoundError, ValidationFailedError
 from chalicelib.decisions import addresses
 from chalicelib.events.ingest import Batch
+from chalicelib.events.parsers import normalise_ip
 from chalicelib.events.queries import EventFilter
 
 bp = Blueprint(__name__)
@@ -46,18 +47,23 @@ def ingest(body: IngestBatch, principal: Principal | None, request: RequestInfo)
     return Reply(result.as_dict(), status=202 if result.queued else 200)
 
 
+def _stored_ip(text: str) -> str:
+    """An address as events are stored under it: IPv6 has many spellings (`2001:DB8::1`, leading zeros, IPv4-mapped),
+    and the parsers store the canonical one, so a query must ask for that one too."""
+    addresses.ip_to_int(text)  # InvalidInputError for anything that is not one address
+    return normalise_ip(text) or text
+
+
 def _filter(query: EventQuery) -> EventFilter:
     now = get_container().clock.now()
     end = utc(query.end_time, end_of_day=True) or now
     start = utc(query.start_time) or end - timedelta(days=1)
-    if query.src_ip:
-        addresses.ip_to_int(query.src_ip)
     return EventFilter(
         start=start,
         end=end,
         log_type=query.log_type,
         severity=query.severity,
-        src_ip=query.src_ip,
+        src_ip=_stored_ip(query.src_ip) if query.src_ip else None,
         hostname=query.hostname,
         sensor=query.sensor,
         kind=query.kind,
@@ -161,17 +167,19 @@ def critical_alerts(query: PeriodQuery) -> Reply:
 def track_ip(query: TrackQuery) -> dict:
     """Forensic search: an address's events, decisions, geography and timeline over `days`."""
     c = get_container()
-    ips = [query.query]
+    ips = [_stored_ip(query.query)] if query.type == "ip" else []
     if query.type == "hostname":
         import socket  # noqa: PLC0415
 
         try:
-            ips = sorted({info[4][0] for info in socket.getaddrinfo(query.query, None)})
+            resolved = {str(info[4][0]).split("%", 1)[0] for info in socket.getaddrinfo(query.query, None)}
+        except UnicodeError as exc:  # IDNA refuses empty or over-long labels before any lookup
+            raise InvalidInputError(f"{query.query!r} is not a host name") from exc
         except OSError as exc:
             raise NotFoundError(f"{query.query} does not resolve") from exc
+        ips = sorted({_stored_ip(ip) for ip in resolved})
     results = []
     for ip in ips:
-        addresses.ip_to_int(ip)
         geo = c.geoip.lookup(ip)
         results.append(
             {

@@ -130,7 +130,7 @@ def test_target(id: str) -> dict:
     status=202,
     tags=("bans",),
 )
-def sync(body: SyncRequest | None, principal: Principal) -> Reply:
+def sync(principal: Principal, body: SyncRequest | None = None) -> Reply:
     """Full resync to the Sophos XGS targets (or the ones listed): answers a job to poll."""
     c = get_container()
     wanted = (body.targets if body else None) or [t.id for t in c.targets.push_targets() if t.kind == "sophos-xgs"]

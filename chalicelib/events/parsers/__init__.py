@@ -53,6 +53,11 @@ class ParseContext:
         return cls(year=now.astimezone(tz).year, tz=tz, hostname=hostname)
 
 
+# Whether some scenario may count an event of this kind, service, log type and `fields` (None: of this kind at
+# all): `Detector.counts`, which bulk parsers ask so as to build only the events detection needs.
+Counts = Callable[[str, str, str, Mapping[str, str] | None], bool]
+
+
 class Parser(Protocol):
     def __call__(self, line: str, context: ParseContext, /) -> Event | None:
         """Parse one line; `None` when it is not an event of this format."""
@@ -86,6 +91,9 @@ class ParserInfo:
     rules: tuple[ParserRule, ...] = ()
     # A faster loop over many lines, for formats replay reads in bulk; None: call `parse` per line.
     parse_lines: Callable[[Iterable[str], ParseContext], Iterator[Event]] | None = None
+    # Replay's bulk path: over chunks of whole lines, `(time, event)` per event, the event built only when a
+    # scenario may count it (`Counts`), else None. None: replay uses `parse_lines`.
+    scan: Callable[[Iterable[str], ParseContext, Counts], Iterator[tuple[datetime, Event | None]]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -165,10 +173,10 @@ def classic_time(text: str, year: int, zone: tzinfo) -> datetime | None:
     # The day is padded with a space (`Nov  4`); some relays add a fraction (`10:00:00.123`). The minute is
     # converted once (zone, DST) and memoised; the seconds are added to the UTC result, exact because UTC offsets
     # are whole minutes. Hot: replay reads one per event, so the checks are lookups rather than parsing.
-    minute = _minute_start(text[:12], year, zone)
+    minute = minute_start(text[:12], year, zone)
     if minute is None or text[12:13] != ":":
         return None
-    second = _SECONDS.get(text[13:15])
+    second = SECONDS.get(text[13:15])
     if second is None:
         return None
     if len(text) == 15:
@@ -177,12 +185,13 @@ def classic_time(text: str, year: int, zone: tzinfo) -> datetime | None:
     return None if micro is None else minute + second + timedelta(microseconds=micro)
 
 
-_SECONDS: dict[str, timedelta] = {f"{second:02d}": timedelta(seconds=second) for second in range(60)}
+# The seconds of a stamp (`"00"` to `"59"`) as durations; a plain dict, read once per classic stamp.
+SECONDS: dict[str, timedelta] = {f"{second:02d}": timedelta(seconds=second) for second in range(60)}
 
 
 @lru_cache(maxsize=8192)
-def _minute_start(text: str, year: int, zone: tzinfo) -> datetime | None:
-    """`Nov 24 10:00` in `zone`, as UTC."""
+def minute_start(text: str, year: int, zone: tzinfo) -> datetime | None:
+    """`Nov 24 10:00` in `zone`, as UTC: a classic stamp's minute (its seconds are `SECONDS[stamp[13:15]]`)."""
     month = MONTHS.get(text[:3])
     if month is None or len(text) != 12 or text[3] != " " or text[6] != " " or text[9] != ":":
         return None
@@ -283,5 +292,5 @@ def first_header(headers: object, name: str) -> str | None:
 def reset_caches() -> None:
     """Forget every memoised address and timestamp (benchmarks start cold; results never depend on it)."""
     normalise_ip.cache_clear()
-    _minute_start.cache_clear()
+    minute_start.cache_clear()
     clf_time.cache_clear()

@@ -48,12 +48,15 @@ from chalicelib.events.model import (
     new_event,
 )
 from chalicelib.events.parsers import (
+    SECONDS,
+    Counts,
     ParseContext,
     ParserInfo,
     ParserRule,
     classic_time,
     epoch_time,
     iso_time,
+    minute_start,
     normalise_ip,
 )
 
@@ -67,16 +70,18 @@ PASSWORD_METHODS = frozenset({"password", "keyboard-interactive/pam", "keyboard-
 
 _SEVERITY = {AUTH_FAILURE: MEDIUM, INVALID_USER: MEDIUM, AUTH_PROBE: LOW, AUTH_SUCCESS: INFO}
 
+# Optional parts are written `(?:X|)`, not `(?:X)?`: the same match (X first, then nothing), but Python's regex
+# engine runs an alternation faster than a repeat, which is what `?` on a group compiles to.
 # User names are lazy (`.*?`) wherever the pattern ends in `$` after a strict tail (`from <ip> [port <n>]
 # [[preauth]]`): a ` from ...` written inside the name cannot be taken for the address, because the real tail
 # after it would be left over, and a short name is found without backtracking from the end of the line. Where the
 # tail is free text, the name is greedy so the last ` from <ip>` wins.
 _IP = r"(?P<ip>\S+)"
 _PORT = r"port (?P<port>\d+)"
-_PREAUTH = r"(?P<preauth> \[preauth\])?"
+_PREAUTH = r"(?:(?P<preauth> \[preauth\])|)"
 # Here laziness is also needed for correctness: the address follows the name directly and the tail has optional
 # parts, so a greedy name would leave only `[preauth]` to the address.
-_WHO = r"(?:(?P<who>authenticating|invalid) user (?P<user>.*?) )?"
+_WHO = r"(?:(?P<who>authenticating|invalid) user (?P<user>.*?) |)"
 
 GROUPS = ("ip", "port", "user", "method", "inv", "who", "reason", "preauth")
 _NO_GROUP = (None,)
@@ -123,15 +128,15 @@ _RULES: tuple[_Rule, ...] = (
     # which picks the last ` from <ip> port <n>` of the line.
     _Rule(
         "failed-auth",
-        rf"Failed (?P<method>\S+) for (?P<inv>invalid user )?(?P<user>.*?) from {_IP} {_PORT}"
-        rf"(?: ssh2)?(?:: \S+ \S+)?(?: \[preauth\])?$",
+        rf"Failed (?P<method>\S+) for (?:(?P<inv>invalid user )|)(?P<user>.*?) from {_IP} {_PORT}"
+        rf"(?: ssh2|)(?:: \S+ \S+|)(?: \[preauth\]|)$",
         AUTH_FAILURE,
         "Failed <method> for [invalid user ]<user> from <ip> port <n>",
         BRUTE_FORCE,
     ),
     _Rule(
         "failed-auth",
-        rf"Failed (?P<method>\S+) for (?P<inv>invalid user )?(?P<user>.*) from {_IP} {_PORT}",
+        rf"Failed (?P<method>\S+) for (?:(?P<inv>invalid user )|)(?P<user>.*) from {_IP} {_PORT}",
         AUTH_FAILURE,
         "Failed <method> for [invalid user ]<user> from <ip> port <n>",
         BRUTE_FORCE,
@@ -139,29 +144,29 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "invalid-user",
-        rf"Invalid user (?P<user>.*?) from {_IP}(?: {_PORT})?$",
+        rf"Invalid user (?P<user>.*?) from {_IP}(?: {_PORT}|)$",
         INVALID_USER,
         "Invalid user <user> from <ip> [port <n>]",
         BRUTE_FORCE,
     ),
     _Rule(
         "max-auth-attempts",
-        rf"maximum authentication attempts exceeded for (?P<inv>invalid user )?(?P<user>.*?) from {_IP} "
-        rf"{_PORT}(?: ssh2)?{_PREAUTH}$",
+        rf"maximum authentication attempts exceeded for (?:(?P<inv>invalid user )|)(?P<user>.*?) from {_IP} "
+        rf"{_PORT}(?: ssh2|){_PREAUTH}$",
         AUTH_FAILURE,
         "[error: ]maximum authentication attempts exceeded for [invalid user ]<user> from <ip> port <n>",
         BRUTE_FORCE,
     ),
     _Rule(
         "pam-unix-failure",
-        r"pam_unix\(sshd:auth\): authentication failure;.*? rhost=(?P<ip>\S*)(?:\s+user=(?P<user>.*))?$",
+        r"pam_unix\(sshd:auth\): authentication failure;.*? rhost=(?P<ip>\S*)(?:\s+user=(?P<user>.*)|)$",
         AUTH_FAILURE,
         "pam_unix(sshd:auth): authentication failure; ... rhost=<ip> [user=<user>]",
         PASSWORD_GUESSING,
     ),
     _Rule(
         "pam-failure",
-        rf"PAM: Authentication failure for (?P<inv>illegal user )?(?P<user>.*?) from {_IP}$",
+        rf"PAM: Authentication failure for (?:(?P<inv>illegal user )|)(?P<user>.*?) from {_IP}$",
         AUTH_FAILURE,
         "[error: ]PAM: Authentication failure for [illegal user ]<user> from <ip>",
         PASSWORD_GUESSING,
@@ -183,7 +188,7 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "root-login-refused",
-        rf"ROOT LOGIN REFUSED FROM {_IP}(?: {_PORT})?",
+        rf"ROOT LOGIN REFUSED FROM {_IP}(?: {_PORT}|)",
         AUTH_FAILURE,
         "ROOT LOGIN REFUSED FROM <ip> [port <n>]",
         BRUTE_FORCE,
@@ -196,14 +201,14 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "no-identification",
-        rf"Did not receive identification string from {_IP}(?: {_PORT})?$",
+        rf"Did not receive identification string from {_IP}(?: {_PORT}|)$",
         AUTH_PROBE,
         "Did not receive identification string from <ip> [port <n>]",
         ACTIVE_SCANNING,
     ),
     _Rule(
         "unable-to-negotiate",
-        rf"Unable to negotiate with {_IP} {_PORT}: (?P<reason>.*?)(?:\. Their offer: .*?)?{_PREAUTH}$",
+        rf"Unable to negotiate with {_IP} {_PORT}: (?P<reason>.*?)(?:\. Their offer: .*?|){_PREAUTH}$",
         AUTH_PROBE,
         "Unable to negotiate with <ip> port <n>: no matching <algorithm> found",
         ACTIVE_SCANNING,
@@ -217,21 +222,21 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "bad-protocol-version",
-        rf"Bad protocol version identification '.*' from {_IP}(?: {_PORT})?$",
+        rf"Bad protocol version identification '.*' from {_IP}(?: {_PORT}|)$",
         AUTH_PROBE,
         "Bad protocol version identification '<banner>' from <ip> [port <n>]",
         ACTIVE_SCANNING,
     ),
     _Rule(
         "timeout-before-auth",
-        rf"Timeout before authentication for {_IP}(?: {_PORT})?$",
+        rf"Timeout before authentication for {_IP}(?: {_PORT}|)$",
         AUTH_PROBE,
         "[fatal: ]Timeout before authentication for <ip> [port <n>]",
         ACTIVE_SCANNING,
     ),
     _Rule(
         "connection-closed",
-        rf"Connection (?:closed|reset) by {_WHO}{_IP}(?: {_PORT})?{_PREAUTH}$",
+        rf"Connection (?:closed|reset) by {_WHO}{_IP}(?: {_PORT}|){_PREAUTH}$",
         AUTH_PROBE,
         "Connection closed|reset by [authenticating|invalid user <user> ]<ip> [port <n>] [[preauth]]",
         ACTIVE_SCANNING,
@@ -252,7 +257,7 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _Rule(
         "received-disconnect",
-        rf"Received disconnect from {_IP}(?: {_PORT})?:\s*\d+: (?P<reason>.*?){_PREAUTH}$",
+        rf"Received disconnect from {_IP}(?: {_PORT}|):\s*\d+: (?P<reason>.*?){_PREAUTH}$",
         AUTH_PROBE,
         "Received disconnect from <ip> port <n>:<code>: <reason> [preauth] (only before authentication)",
         ACTIVE_SCANNING,
@@ -276,24 +281,23 @@ _BY_FIRST_WORD: dict[str, tuple[_Rule, ...]] = {
 # `Nov 24 10:00:00 host sshd[1]: `, then the message's first word, which picks the rules to try. The classic
 # stamp is tried on its own first because it is the common case, and the general pattern (a `<38>` priority
 # left on by a relay, a fraction, rsyslog's ISO 8601 stamp) costs a fifth more.
-_PROGRAM = r" (?P<host>\S++) sshd(?:-session|-auth)?(?:\[\d++\])?: (?:error: |fatal: )?(?P<first>\S++)"
-_CLASSIC_HEADER = re.compile(r"(?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)" + _PROGRAM, re.ASCII)
+_CLASSIC_STAMP = r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
+_PROGRAM_HEAD = r" (?P<host>\S++) sshd(?:-session|-auth|)(?:\[\d++\]|): (?:error: |fatal: |)"
+_PROGRAM = _PROGRAM_HEAD + r"(?P<first>\S++)"
+_CLASSIC_HEADER = re.compile(rf"(?P<stamp>{_CLASSIC_STAMP})" + _PROGRAM, re.ASCII)
+_ANY_STAMP = rf"{_CLASSIC_STAMP}(?:\.\d+|)|\d{{4}}-\d\d-\d\dT\S+"
 _HEADER = re.compile(
-    r"(?:<\d{1,3}>)?(?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\dT\S+)" + _PROGRAM,
+    rf"(?:<\d{{1,3}}>|)(?P<stamp>{_ANY_STAMP})" + _PROGRAM,
     re.ASCII,
 )
-_JOURNAL_FIRST = re.compile(r"(?:error: |fatal: )?(?P<first>\S+)", re.ASCII)
+_JOURNAL_FIRST = re.compile(r"(?:error: |fatal: |)(?P<first>\S+)", re.ASCII)
 
 
 def parse(line: str, context: ParseContext) -> Event | None:
     """An sshd auth.log line (classic or ISO stamp) or a journald JSON record, as an Event."""
     if not isinstance(line, str):
         return None
-    if " sshd" in line and line[:1] != "{":
-        return _parse_syslog(line, context)
-    if line[:1] == "{":
-        return _parse_journald(line, context)
-    return None
+    return _parse_text(line, context)
 
 
 def parse_lines(lines: Iterable[str], context: ParseContext) -> Iterator[Event]:
@@ -313,6 +317,15 @@ def parse_lines(lines: Iterable[str], context: ParseContext) -> Iterator[Event]:
             event = _parse_journald(line, context)
         if event is not None:
             yield event
+
+
+def _parse_text(line: str, context: ParseContext) -> Event | None:
+    """`parse` for a line known to be text."""
+    if " sshd" in line and line[:1] != "{":
+        return _parse_syslog(line, context)
+    if line[:1] == "{":
+        return _parse_journald(line, context)
+    return None
 
 
 def _parse_syslog(line: str, context: ParseContext) -> Event | None:
@@ -392,6 +405,23 @@ def _event(
         time = classic_time(stamp, context.year, context.tz) if stamp[0].isalpha() else iso_time(stamp, context)
         if time is None:
             return None
+    fields = _fields(method, invalid is not None or who == "invalid", reason, rule.name)
+    return _new_event(rule, time, source_ip, port, user, fields, method, hostname, found.string[start:], raw)
+
+
+def _new_event(
+    rule: _Rule,
+    time: datetime,
+    source_ip: str,
+    port: str | None,
+    user: str | None,
+    fields: Mapping[str, str],
+    method: str | None,
+    hostname: str | None,
+    message: str,
+    raw: str,
+) -> Event:
+    """The event of a checked match: both paths (`_event`, `scan`) build it here, so they build the same."""
     kind = rule.kind
     # Positional: keywords cost a measurable share of a call made for most lines of an attacked host's log.
     return new_event(
@@ -409,9 +439,9 @@ def _event(
         None,  # http_status
         None,  # uri
         rule.name,  # rule_id
-        found.string[start:],  # message
+        message,
         PASSWORD_GUESSING if kind == AUTH_FAILURE and method in PASSWORD_METHODS else rule.mitre,
-        _fields(method, invalid is not None or who == "invalid", reason, rule.name),
+        fields,
         raw,
     )
 
@@ -429,6 +459,162 @@ def _fields(method: str | None, invalid: bool, reason: str | None, rule: str) ->
     if rule == "pam-unix-failure":
         extra["source"] = "pam"
     return freeze(extra)
+
+
+# Replay's bulk path, `scan`: one pattern over a chunk of whole lines with `finditer`, so that the regex engine, not a
+# Python loop, steps over the lines that are not sshd's, and matches the message of those that are in the same
+# pass. At the start of each line (`\n`; the chunk is given one in front), either:
+# - the classic header, then the rules as alternatives, grouped by first word (an alternative that starts with a
+#   literal is skipped at once when the next character differs), the words the commonest lines start with first
+#   (the engine's bookkeeping grows with the number of the groups set). Within a word, the rules keep their
+#   order, so the rule that matches is the one `_parse_syslog` finds. The header is backtracked into only to
+#   skip `error: `/`fatal: `, where no rule starts: a line matches as `_CLASSIC_HEADER` and its rule do, or not
+#   at all. Each rule sits in a group `r<n>` that closes last, so `lastindex` says which one matched; its own
+#   groups are renamed `r<n>_<group>`.
+# - `other`, `fraction`: a line that is not in the classic form (a `<38>` priority, an ISO 8601 stamp, a stamp
+#   with a fraction, journald JSON): `scan` hands it to `parse`'s own code. `unset` is in another branch than
+#   the rules, so it is None when a rule matched: it stands for the groups a rule lacks.
+# MULTILINE makes `$` the end of the line, as it is when a rule reads one line; `\s` becomes `[^\S\n]` so that no
+# rule reads past its line (`\S`, `.` and literals stop at a newline already).
+_SCAN_ORDER = ("pam_unix(sshd:auth):", "Failed", "Connection", "Received", "Disconnected", "Invalid")
+
+
+_Verdicts = dict[int, tuple[Mapping[str, str], bool]]  # id(fields) -> (fields, whether such events are counted)
+
+
+class _ScanRule:
+    """A rule as `scan` reads it: the groups of its values, and where its message starts."""
+
+    __slots__ = ("begin", "fixed", "groups", "lead", "rule", "short")
+
+    def __init__(self, rule: _Rule, index: Mapping[str, int], number: int) -> None:
+        names = {group: index.get(f"r{number}_{group}", index["unset"]) for group in GROUPS}
+        self.rule = rule
+        self.groups = (index["stamp"], index["host"], *names.values())  # for an event to build
+        self.short = (index["stamp"], names["ip"], names["preauth"])  # for an event only counted
+        self.begin = index[f"r{number}"]
+        self.lead = len(rule.first) + 1  # the first word and its space, before the group
+        varies = any(f"r{number}_{group}" in index for group in ("method", "inv", "who", "reason"))
+        self.fixed = None if varies else _fields(None, False, None, rule.name)  # the fields of all its events
+
+    def plan(self, counts: Counts) -> tuple[_ScanRule, _Verdicts | None, tuple[int, ...]]:
+        """For one `scan`: this rule, the memo of which of its events are built (None: none is), the groups."""
+        kind = self.rule.kind
+        if not counts(kind, SERVICE, LOG_AUTH, None):
+            return self, None, self.short
+        if self.fixed is None:
+            return self, {}, self.groups
+        if not counts(kind, SERVICE, LOG_AUTH, self.fixed):
+            return self, None, self.short
+        return self, {id(self.fixed): (self.fixed, True)}, self.groups
+
+
+def _scan_pattern() -> tuple[re.Pattern[str], list[_ScanRule | None]]:
+    order = {word: number for number, word in enumerate(_SCAN_ORDER)}
+    alternatives = []
+    for word in sorted({rule.first for rule in _RULES}, key=lambda word: (order.get(word, len(order)), word)):
+        lead = re.escape(word) + " "
+        rules = []
+        for number, rule in enumerate(_RULES):
+            if rule.first != word:
+                continue
+            body = rule.regex.pattern
+            if not body.startswith(lead) or re.search(r"\[[^\]]*\\s", body):
+                raise ValueError(f"sshd rule {rule.name}: scan cannot read its pattern")
+            body = re.sub(r"\(\?P<(\w+)>", rf"(?P<r{number}_\1>", body[len(lead) :]).replace(r"\s", r"[^\S\n]")
+            rules.append(rf"(?P<r{number}>{body})")
+        alternatives.append(lead + (rules[0] if len(rules) == 1 else f"(?:{'|'.join(rules)})"))
+    message = f"{_PROGRAM_HEAD}(?:{'|'.join(alternatives)})"
+    # The classic header; a line that starts as the other forms do is left to `parse`.
+    lines = rf"[<{{\d](?P<other>)(?P<unset>)|(?P<stamp>{_CLASSIC_STAMP})(?:{message}|\.(?P<fraction>))"
+    regex = re.compile(rf"\n(?:{lines})", re.ASCII | re.MULTILINE)
+    table: list[_ScanRule | None] = [None] * (regex.groups + 1)  # by `lastindex`; None: a line for `parse`
+    for number, rule in enumerate(_RULES):
+        table[regex.groupindex[f"r{number}"]] = _ScanRule(rule, regex.groupindex, number)
+    return regex, table
+
+
+_SCAN, _SCAN_TABLE = _scan_pattern()
+_MEMO_SIZE = 16384  # `scan` remembers this many addresses and stamps (a log repeats its attackers and seconds)
+_UNREAD = object()
+
+
+def scan(  # noqa: C901, PLR0912, PLR0915 - one hot loop: a helper call per line costs more than the branches
+    texts: Iterable[str], context: ParseContext, counts: Counts
+) -> Iterator[tuple[datetime, Event | None]]:
+    """Replay's bulk path: the events of `texts` (chunks of whole lines, `\n` between lines) as `(time, event)`.
+
+    The events are those `parse_lines` gives for the chunks' lines, in the same order, but an event that no
+    scenario may count (`counts(kind, service, log_type, fields)`, see `Detector.counts`) comes as
+    `(time, None)`: replay counts it, and its time moves the minute batches on, but it is not built. Why it
+    exists: replay's throughput goal (half a plain regex loop over the file). `parse_lines` costs a loop turn
+    per line, two regex calls and an `Event` per sshd line; here one pattern (`_SCAN`) runs over the chunk, a
+    stamp is read once per second, and only the events a scenario may count are built. Lines not in the classic
+    form go to `parse`'s own code. `tests/unit/events/test_sshd_scan.py` checks that both paths agree.
+    """
+    find = _SCAN.finditer
+    year, zone = context.year, context.tz
+    table = [None if entry is None else entry.plan(counts) for entry in _SCAN_TABLE]  # by `lastindex`
+    addresses: dict[str, str | None] = {}  # normalise_ip's answers, without its call
+    minutes: dict[str, datetime | None] = {}  # minute_start's answers, likewise
+    last_stamp, time = "", None
+    for chunk in texts:
+        text = "\n" + chunk
+        for found in find(text):
+            entry = table[found.lastindex]
+            if entry is None:  # not the classic form: `parse`'s own code reads the line
+                start = found.start() + 1
+                end = text.find("\n", start)
+                event = _parse_text(text[start:end] if end >= 0 else text[start:], context)
+                if event is not None:
+                    counted = counts(event.kind, event.service, event.log_type, event.fields)
+                    yield event.time, (event if counted else None)
+                continue
+            scanned, verdicts, groups = entry
+            rule = scanned.rule
+            if verdicts is None:  # never built: what it takes to know that the line is an event, and when
+                stamp, ip, preauth = found.group(*groups)
+            else:
+                stamp, host, ip, port, user, method, invalid, who, reason, preauth = found.group(*groups)
+            if preauth is None and rule.needs_preauth:
+                continue
+            source_ip = addresses.get(ip, _UNREAD)
+            if source_ip is _UNREAD:
+                if len(addresses) >= _MEMO_SIZE:
+                    addresses.clear()
+                source_ip = addresses[ip] = normalise_ip(ip)
+            if source_ip is None:
+                continue
+            if stamp != last_stamp:  # lines come in time order: many share the stamp of the line before
+                # `classic_time(stamp, year, zone)`, for the 15 characters the pattern allows.
+                minute = minutes.get(stamp[:12], _UNREAD)
+                if minute is _UNREAD:
+                    if len(minutes) >= _MEMO_SIZE:
+                        minutes.clear()
+                    minute = minutes[stamp[:12]] = minute_start(stamp[:12], year, zone)
+                second = SECONDS.get(stamp[13:])
+                time = None if minute is None or second is None else minute + second
+                last_stamp = stamp
+            if time is None:
+                continue
+            if verdicts is None:
+                yield time, None
+                continue
+            fields = _fields(method, invalid is not None or who == "invalid", reason, rule.name)
+            verdict = verdicts.get(id(fields))  # (fields, counted): the memo keeps `fields`, so its id stays its own
+            if verdict is None:
+                if len(verdicts) >= _MEMO_SIZE:
+                    verdicts.clear()
+                verdict = verdicts[id(fields)] = (fields, counts(rule.kind, SERVICE, LOG_AUTH, fields))
+            if not verdict[1]:
+                yield time, None
+                continue
+            end = text.find("\n", found.end())
+            if end < 0:
+                end = len(text)
+            raw = text[found.start() + 1 : end]
+            message = text[found.start(scanned.begin) - scanned.lead : end]
+            yield time, _new_event(rule, time, source_ip, port, user, fields, method, host, message, raw)
 
 
 PARSER = ParserInfo(
@@ -453,4 +639,5 @@ PARSER = ParserInfo(
     mitre=MappingProxyType({AUTH_FAILURE: PASSWORD_GUESSING, INVALID_USER: BRUTE_FORCE, AUTH_PROBE: ACTIVE_SCANNING}),
     rules=tuple(ParserRule(rule.name, rule.summary, rule.kind, rule.mitre) for rule in _RULES if rule.listed),
     parse_lines=parse_lines,
+    scan=scan,
 )
