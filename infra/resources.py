@@ -70,10 +70,10 @@ TABLES: tuple[TableSpec, ...] = (
         logical="events",
         partition_key="pk",
         sort_key="sk",
-        indexes=(Index("gsi1", "gsi1pk", "gsi1sk"),),
+        indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk")),
         ttl_attribute="ttl",
         setting="events_table",
-        purpose="security events by source IP and by time bucket (TTL = retention)",
+        purpose="security events by source IP, by arrival hour and by event hour (TTL = retention)",
     ),
     TableSpec(
         logical="counters",

@@ -4,10 +4,12 @@
     gsi1: T#<hour>#<n>    <ingest-ms>#<rand>    by arrival time: four shards per hour, so a busy hour does not
                                                 make one hot partition; the server-sent-events feed resumes from
                                                 the arrival id, so events that arrive late are not skipped
+    gsi2: E#<hour>#<n>    <event-ms>#<rand>     by the event's own time, four shards per hour likewise: time
+                                                windows, however late their events were shipped (an agent that
+                                                spooled through an outage sends hours-old lines)
     ALERT#<day>           <ms>#<rand>           an alert (scenario action `alert`, monitored whitelist, watch rule)
 
-Writes go 25 per `BatchWriteItem`. Listing by time reads the arrival buckets of the range (and one hour after,
-for late arrivals) and filters by event time in memory.
+Writes go 25 per `BatchWriteItem`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from chalicelib.core.ids import time_ordered_id
 
 SHARDS = 4
 RAW_LIMIT = 2048
-LATE_ARRIVAL = timedelta(hours=1)
 
 
 def _hour(when: datetime) -> str:
@@ -70,6 +71,8 @@ class EventStore:
                     "sk": sk,
                     "gsi1pk": f"T#{_hour(arrived)}#{zlib.crc32(ip.encode()) % SHARDS}",
                     "gsi1sk": arrival,
+                    "gsi2pk": f"E#{_hour(when)}#{zlib.crc32(ip.encode()) % SHARDS}",
+                    "gsi2sk": sk,
                     "ttl": epoch(when + self._retention),
                     **data,
                 }
@@ -122,11 +125,21 @@ class EventStore:
             hour += timedelta(hours=1)
 
     def in_range(self, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
-        """Events whose own time falls in the range (read by arrival, with an hour's grace for late ones)."""
-        start_text, end_text = iso(start), iso(end)
-        for event in self.arrived(start, end + LATE_ARRIVAL):
-            if start_text <= event["time"] <= end_text:
-                yield event
+        """Events whose own time falls in the range, oldest first, read from the event-time index."""
+        hour = start.replace(minute=0, second=0, microsecond=0)
+        floor = f"{int(start.timestamp() * 1000):013d}"
+        ceiling = f"{int(end.timestamp() * 1000):013d}~"
+        while hour <= end:
+            found: list[dict[str, Any]] = []
+            for shard in range(SHARDS):
+                found += self._t.query_all(
+                    "gsi2pk = :k AND gsi2sk BETWEEN :lo AND :hi",
+                    {":k": f"E#{_hour(hour)}#{shard}", ":lo": floor, ":hi": ceiling},
+                    index="gsi2",
+                )
+            for item in sorted(found, key=lambda i: i["gsi2sk"]):
+                yield _view(item)
+            hour += timedelta(hours=1)
 
     # alerts
     def put_alerts(self, alerts: Sequence[dict[str, Any]], now: datetime) -> None:
@@ -153,7 +166,7 @@ class EventStore:
 
 
 def _view(item: dict[str, Any]) -> dict[str, Any]:
-    view = {k: v for k, v in item.items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk", "ttl")}
+    view = {k: v for k, v in item.items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "ttl")}
     view["id"] = event_id(item["sk"], item["pk"].removeprefix("IP#"))
     view["arrival_id"] = item.get("gsi1sk")
     return view

@@ -620,11 +620,6 @@ def test_reading_routes_need_a_login(api: ApiClient) -> None:
         assert response.status == 401 and response.json()["error"]["code"], path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: time windows read events by arrival hour (plus one hour of grace), so a line shipped more "
-    "than an hour after it was written is missing from any window that ended before it arrived",
-)
 def test_a_window_in_the_past_finds_events_that_arrived_late(admin_api: ApiClient, clock) -> None:
     ingest(admin_api, "web01", "sshd", [sshd_failure(clock.now() - timedelta(hours=3), A)])  # 07:00, shipped at 10:00
     assert len(data(admin_api.get("/api/v1/events", query={"src_ip": A}))) == 1, "the address's partition has it"

@@ -1,9 +1,11 @@
-"""The local platform over real HTTP: health, docs, logins, a decision round trip, and data that survives
-a restart."""
+"""The local platform over real HTTP: health, docs, logins, a decision round trip, data that survives a
+restart, and an emulator that does not outlive the platform."""
 
 from __future__ import annotations
 
 import json
+import socket
+import time
 
 import pytest
 
@@ -91,3 +93,20 @@ def test_data_survives_a_restart(tmp_path) -> None:
         assert status == 200, body
     finally:
         stop_stack(second)
+
+
+def test_the_emulator_does_not_outlive_a_killed_platform(tmp_path) -> None:
+    stack = start_stack(tmp_path / "data", tmp_path / "run.log")
+    moto_port = int(stack.moto.rsplit(":", 1)[1])
+    assert _listening(moto_port)
+    stack.process.kill()  # no Ctrl-C, no chance to stop the emulator itself
+    stack.process.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while _listening(moto_port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _listening(moto_port), "moto server kept running after scripts/run was killed"
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
