@@ -509,6 +509,7 @@ class _ScanRule:
         return self, {id(self.fixed): (self.fixed, True)}, self.groups
 
 
+@lru_cache(maxsize=1)  # built on replay's first call: the API never scans, and the pattern is costly to compile
 def _scan_pattern() -> tuple[re.Pattern[str], list[_ScanRule | None]]:
     order = {word: number for number, word in enumerate(_SCAN_ORDER)}
     alternatives = []
@@ -534,7 +535,6 @@ def _scan_pattern() -> tuple[re.Pattern[str], list[_ScanRule | None]]:
     return regex, table
 
 
-_SCAN, _SCAN_TABLE = _scan_pattern()
 _MEMO_SIZE = 16384  # `scan` remembers this many addresses and stamps (a log repeats its attackers and seconds)
 _UNREAD = object()
 
@@ -548,13 +548,14 @@ def scan(  # noqa: C901, PLR0912, PLR0915 - one hot loop: a helper call per line
     scenario may count (`counts(kind, service, log_type, fields)`, see `Detector.counts`) comes as
     `(time, None)`: replay counts it, and its time moves the minute batches on, but it is not built. Why it
     exists: replay's throughput goal (half a plain regex loop over the file). `parse_lines` costs a loop turn
-    per line, two regex calls and an `Event` per sshd line; here one pattern (`_SCAN`) runs over the chunk, a
+    per line, two regex calls and an `Event` per sshd line; here one pattern (`_scan_pattern`) runs over the chunk, a
     stamp is read once per second, and only the events a scenario may count are built. Lines not in the classic
     form go to `parse`'s own code. `tests/unit/events/test_sshd_scan.py` checks that both paths agree.
     """
-    find = _SCAN.finditer
+    pattern, rules = _scan_pattern()
+    find = pattern.finditer
     year, zone = context.year, context.tz
-    table = [None if entry is None else entry.plan(counts) for entry in _SCAN_TABLE]  # by `lastindex`
+    table = [None if entry is None else entry.plan(counts) for entry in rules]  # by `lastindex`
     addresses: dict[str, str | None] = {}  # normalise_ip's answers, without its call
     minutes: dict[str, datetime | None] = {}  # minute_start's answers, likewise
     last_stamp, time = "", None
