@@ -257,7 +257,7 @@ def platform(start: datetime, *, no_pending: bool = False, variant: Variant = SH
 
 def send(p: Platform, lines: list[str]) -> Any:
     """One agent batch, the clock set to two seconds after its last line (the agent's flush interval)."""
-    from chalicelib.events.ingest import Batch  # noqa: PLC0415
+    from chalicelib.events.batches import Batch  # noqa: PLC0415
 
     p.clock.set(line_time(lines[-1], p.clock.now().year) + timedelta(seconds=2))
     p.sent += 1

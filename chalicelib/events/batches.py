@@ -1,4 +1,8 @@
-"""Batch ids: an agent that retries a batch (it never heard our answer) must not have it counted twice.
+"""Batches as agents post them, and their ids: an agent that retries a batch (it never heard our answer) must
+not have it counted twice.
+
+`Batch` lives here rather than with the ingest pipeline so that the API edge can build one without importing
+the pipeline (parsers, stores) at cold start: the container loads it on the first ingest.
 
 The first arrival of `(sensor, batch_id)` claims a marker with a conditional put; a retry finds the marker and
 gets the first answer back. A marker whose batch failed before finishing is removed, so the retry runs.
@@ -7,6 +11,7 @@ Markers expire after a week (TTL).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +20,19 @@ from chalicelib.core.dynamo import DynamoTable
 from chalicelib.core.errors import ConflictError
 
 KEEP = timedelta(days=7)
+
+
+@dataclass
+class Batch:
+    """One post: raw `lines` of a `format`, structured `records`, or seed 002 `windows` records."""
+
+    sensor: str
+    hostname: str | None = None
+    format: str | None = None
+    batch_id: str | None = None
+    lines: list[str] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)  # structured events (Event.to_dict form)
+    windows: list[dict[str, Any]] = field(default_factory=list)  # seed 002 records (Windows 4625 style)
 
 
 class BatchLedger:

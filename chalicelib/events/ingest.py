@@ -23,7 +23,7 @@ from chalicelib.core.clock import Clock, iso
 from chalicelib.core.errors import DependencyError, InvalidInputError, VigilError
 from chalicelib.core.observability import get_logger
 from chalicelib.events.archive import Archive
-from chalicelib.events.batches import BatchLedger
+from chalicelib.events.batches import Batch, BatchLedger
 from chalicelib.events.model import Event
 from chalicelib.events.parsers import ParseContext
 from chalicelib.events.parsers.registry import get_parser
@@ -43,17 +43,6 @@ class Responder(Protocol):
     def respond(
         self, events: Sequence[Event], enriched: dict[str, dict[str, Any]], request_id: str | None
     ) -> dict[str, Any]: ...
-
-
-@dataclass
-class Batch:
-    sensor: str
-    hostname: str | None = None
-    format: str | None = None
-    batch_id: str | None = None
-    lines: list[str] = field(default_factory=list)
-    records: list[dict[str, Any]] = field(default_factory=list)  # structured events (Event.to_dict form)
-    windows: list[dict[str, Any]] = field(default_factory=list)  # seed 002 records (Windows 4625 style)
 
 
 @dataclass

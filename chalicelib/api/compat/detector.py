@@ -14,7 +14,7 @@ from chalicelib.api.schemas.events import FeedQuery, SuspiciousQuery, VmEvents, 
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
 from chalicelib.core.errors import PermissionDeniedError
-from chalicelib.events.ingest import Batch
+from chalicelib.events.batches import Batch
 
 bp = Blueprint(__name__)
 FEED_RETRY_MS = 5000

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from chalice import Blueprint
 
 from chalicelib.api.common import actor_name
@@ -13,7 +15,6 @@ from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
 from chalicelib.decisions.pending import pending_view
 from chalicelib.events.parsers import ParseContext
-from chalicelib.events.parsers import registry as parsers
 
 bp = Blueprint(__name__)
 
@@ -85,12 +86,20 @@ def reject(id: str, body: PendingDecision, principal: Principal, request: Reques
 
 
 # parsers
+def _parsers() -> ModuleType:
+    """The parser registry, imported when a parser route first runs rather than at cold start: it loads every
+    parser and compiles its rules, which only ingest and these routes need."""
+    from chalicelib.events.parsers import registry  # noqa: PLC0415
+
+    return registry
+
+
 @route(bp, "/api/v1/parser/stats", permission="events:read", contract=V1, tags=("parser",))
 def parser_stats() -> dict:
     """Events parsed in the last 24 hours by log type and kind, and the formats available."""
     overview = get_container().event_queries.overview(active_bans=0, sensors=0)
     return {
-        "formats": list(parsers.formats()),
+        "formats": list(_parsers().formats()),
         "events_24h": overview["events_24h"],
         "by_log_type": overview["by_log_type"],
         "by_kind": overview["by_kind"],
@@ -100,20 +109,20 @@ def parser_stats() -> dict:
 @route(bp, "/api/v1/parser/fields", permission="events:read", contract=V1, tags=("parser",))
 def parser_fields() -> dict:
     """The fields each format fills."""
-    return parsers.supported_fields()
+    return _parsers().supported_fields()
 
 
 @route(bp, "/api/v1/parser/rules", permission="events:read", contract=V1, tags=("parser",))
 def parser_rules() -> Reply:
     """Every parsing rule: format, name, pattern summary, event kind, MITRE ATT&CK techniques."""
-    found = parsers.rules()
+    found = _parsers().rules()
     return Reply(found, meta={"total": len(found)})
 
 
 @route(bp, "/api/v1/parser/mitre", permission="events:read", contract=V1, tags=("parser",))
 def parser_mitre() -> Reply:
     """MITRE ATT&CK coverage: which techniques which formats and scenarios detect."""
-    found = parsers.mitre_coverage()
+    found = _parsers().mitre_coverage()
     return Reply(found, meta={"total": len(found)})
 
 
@@ -129,7 +138,7 @@ def parser_mitre() -> Reply:
 def parser_test(body: ParserTest) -> Reply:
     """Parse sample lines with a format and show what each becomes (nothing is stored)."""
     now = get_container().clock.now()
-    parse = parsers.get_parser(body.format)
+    parse = _parsers().get_parser(body.format)
     context = ParseContext(year=body.year or now.year)
     results = []
     for line in body.lines:

@@ -15,7 +15,7 @@ from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
 from chalicelib.core.errors import FieldProblem, InvalidInputError, NotFoundError, ValidationFailedError
 from chalicelib.decisions import addresses
-from chalicelib.events.ingest import Batch
+from chalicelib.events.batches import Batch
 from chalicelib.events.parsers import normalise_ip
 from chalicelib.events.queries import EventFilter
 
