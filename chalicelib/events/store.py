@@ -108,37 +108,33 @@ class EventStore:
 
     def arrived(self, start: datetime, end: datetime, after: str | None = None) -> Iterator[dict[str, Any]]:
         """Events that arrived between two times (after an arrival id, for the live feed), in arrival order."""
-        hour = start.replace(minute=0, second=0, microsecond=0)
-        floor = after or f"{int(start.timestamp() * 1000):013d}"
-        ceiling = f"{int(end.timestamp() * 1000):013d}~"
-        while hour <= end:
-            found: list[dict[str, Any]] = []
-            for shard in range(SHARDS):
-                found += self._t.query_all(
-                    "gsi1pk = :k AND gsi1sk BETWEEN :lo AND :hi",
-                    {":k": f"T#{_hour(hour)}#{shard}", ":lo": floor, ":hi": ceiling},
-                    index="gsi1",
-                )
-            for item in sorted(found, key=lambda i: i["gsi1sk"]):
-                if after is None or item["gsi1sk"] > after:
-                    yield _view(item)
-            hour += timedelta(hours=1)
+        for item in self._hourly("gsi1", "T", start, end, floor=after):
+            if after is None or item["gsi1sk"] > after:
+                yield _view(item)
 
     def in_range(self, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
         """Events whose own time falls in the range, oldest first, read from the event-time index."""
+        for item in self._hourly("gsi2", "E", start, end):
+            yield _view(item)
+
+    def _hourly(
+        self, index: str, prefix: str, start: datetime, end: datetime, floor: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The items of an hour-sharded index (`<prefix>#<hour>#<shard>`) between two times, in sort-key order:
+        per hour, its shards read and merged."""
         hour = start.replace(minute=0, second=0, microsecond=0)
-        floor = f"{int(start.timestamp() * 1000):013d}"
-        ceiling = f"{int(end.timestamp() * 1000):013d}~"
+        low = floor or f"{int(start.timestamp() * 1000):013d}"
+        high = f"{int(end.timestamp() * 1000):013d}~"
+        sort_key = f"{index}sk"
         while hour <= end:
             found: list[dict[str, Any]] = []
             for shard in range(SHARDS):
                 found += self._t.query_all(
-                    "gsi2pk = :k AND gsi2sk BETWEEN :lo AND :hi",
-                    {":k": f"E#{_hour(hour)}#{shard}", ":lo": floor, ":hi": ceiling},
-                    index="gsi2",
+                    f"{index}pk = :k AND {sort_key} BETWEEN :lo AND :hi",
+                    {":k": f"{prefix}#{_hour(hour)}#{shard}", ":lo": low, ":hi": high},
+                    index=index,
                 )
-            for item in sorted(found, key=lambda i: i["gsi2sk"]):
-                yield _view(item)
+            yield from sorted(found, key=lambda item: item[sort_key])
             hour += timedelta(hours=1)
 
     # alerts
