@@ -202,7 +202,8 @@ def auth_costs(rounds: int = 20000) -> str:
             "|---|---:|",
             f"| JWT verify (HS256, claims, algorithm pinned) + permission check | {jwt_us:.1f} µs |",
             f"| API key check (SHA-256 + constant-time compare) | {key_us:.1f} µs |",
-            f"| password verification at login (argon2id, time 2, 64 MiB, 1 lane) | {login_ms:.0f} ms |",
+            f"| password verification at login (argon2id, time {defaults.password_time_cost}, "
+            f"{defaults.password_memory_kib // 1024} MiB, 1 lane) | {login_ms:.0f} ms |",
             "",
             "Per request an authenticated call also reads the user and the token's revocation in one "
             "`BatchGetItem` (or the key record in one `GetItem`). The argon2id cost is set so one login takes "

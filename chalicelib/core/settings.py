@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     jwt_audience: str = "vigil-api"
     jwt_ttl_seconds: int = Field(1800, gt=0)
     self_registration: bool = False
-    password_time_cost: int = Field(2, ge=1, le=10)
+    password_time_cost: int = Field(1, ge=1, le=10)
     password_memory_kib: int = Field(65_536, ge=8_192, le=1_048_576)
     admin_email: str | None = None
     admin_password: SecretStr | None = None
