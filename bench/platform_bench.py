@@ -31,35 +31,39 @@ def _fake_aws_env() -> None:
         os.environ.pop(name, None)
 
 
-def import_ms(module: str, runs: int = 7) -> float:
-    """Median cumulative import time of `module` in fresh interpreters (python -X importtime)."""
-    samples = []
-    for _ in range(runs):
-        done = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        # The line naming the module itself, unindented, carries its cumulative time (everything it imported).
-        own = [
-            line
-            for line in done.stderr.splitlines()
-            if line.startswith("import time:") and line.split("|")[2].rstrip() == f" {module}"
-        ]
-        samples.append(int(own[-1].split("|")[1]) / 1000)
-    return statistics.median(samples)
+def import_ms(module: str) -> float:
+    """Cumulative import time of `module` in a fresh interpreter (python -X importtime), in ms."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # The line naming the module itself, unindented, carries its cumulative time (everything it imported).
+    own = [
+        line
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and line.split("|")[2].rstrip() == f" {module}"
+    ]
+    return int(own[-1].split("|")[1]) / 1000
 
 
-def cold_start() -> str:
-    boto3 = import_ms("boto3")
-    app = import_ms("app")
-    paramiko = import_ms("paramiko")
-    verdict = "met" if app <= 2 * boto3 else "NOT met"
+def cold_start(rounds: int = 9) -> str:
+    """Side by side: each round imports boto3, app and paramiko in fresh interpreters one after the other, so
+    that the ratio compares imports made at the same machine speed (a shared VM's speed drifts between runs)."""
+    samples: dict[str, list[float]] = {"boto3": [], "app": [], "paramiko": []}
+    ratios = []
+    for _ in range(rounds):
+        for module, times in samples.items():
+            times.append(import_ms(module))
+        ratios.append(samples["app"][-1] / samples["boto3"][-1])
+    boto3, app, paramiko = (statistics.median(samples[m]) for m in ("boto3", "app", "paramiko"))
+    ratio = statistics.median(ratios)
+    verdict = "met" if ratio <= 2 else "NOT met"
     return "\n".join(
         [
-            "### Cold start (`python -X importtime`, median of 7 fresh interpreters)",
+            f"### Cold start (`python -X importtime`, {rounds} rounds of fresh interpreters, medians)",
             "",
             "| import | ms |",
             "|---|---:|",
@@ -67,8 +71,9 @@ def cold_start() -> str:
             f"| `import paramiko` | {paramiko:.0f} |",
             f"| `import app` | {app:.0f} |",
             "",
-            f"Goal `import app` ≤ 2 × `import boto3` = {2 * boto3:.0f} ms: **{verdict}** "
-            f"({app / boto3:.2f}×). boto3, jwt, argon2, paramiko and httpx are imported where they are used.",
+            f"Goal `import app` ≤ 2 × `import boto3`: **{verdict}** (median of the rounds' ratios {ratio:.2f}×, "
+            f"range {min(ratios):.2f}–{max(ratios):.2f}×). boto3, jwt, argon2, paramiko and httpx are imported where "
+            "they are used; the parser registry and the ingest pipeline on the first ingest.",
         ]
     )
 

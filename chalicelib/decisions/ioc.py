@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.clock import Clock, iso
 from chalicelib.core.errors import InvalidInputError, VigilError
 from chalicelib.decisions import addresses
 from chalicelib.decisions.model import BAN, Decision
-from chalicelib.decisions.queries import DecisionQueries
-from chalicelib.decisions.service import BanRequest, Decisions
-from chalicelib.decisions.store import DecisionStore
+from chalicelib.decisions.requests import BanRequest
+
+if TYPE_CHECKING:  # constructor types only: importing the services here would load them at cold start
+    from chalicelib.decisions.queries import DecisionQueries
+    from chalicelib.decisions.service import Decisions
+    from chalicelib.decisions.store import DecisionStore
 
 ORIGIN = "api"
 

@@ -11,14 +11,17 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.clock import Clock, iso
 from chalicelib.core.errors import ConflictError, NotFoundError
 from chalicelib.decisions import addresses
 from chalicelib.decisions.model import ACTIVE, ENDED, GLOBAL, Decision
-from chalicelib.decisions.service import DEFAULT, BanRequest, Decisions
-from chalicelib.decisions.whitelist import Whitelist
+from chalicelib.decisions.requests import DEFAULT, BanRequest
+
+if TYPE_CHECKING:  # constructor types only: importing the services here would load them at cold start
+    from chalicelib.decisions.service import Decisions
+    from chalicelib.decisions.whitelist import Whitelist
 
 PENDING = "pending"
 

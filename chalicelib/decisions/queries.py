@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.clock import Clock, iso
 from chalicelib.core.errors import InvalidInputError
 from chalicelib.decisions import addresses
-from chalicelib.decisions.live import LiveIndex
 from chalicelib.decisions.model import ACTIVE, BAN, ENDED, Decision
-from chalicelib.decisions.store import DecisionStore
+
+if TYPE_CHECKING:  # constructor types only: importing the services here would load them at cold start
+    from chalicelib.decisions.live import LiveIndex
+    from chalicelib.decisions.store import DecisionStore
 
 STATUSES = ("active", "expired", "ended", "all")
 

@@ -19,12 +19,11 @@ from chalicelib.core.errors import ConflictError, InvalidInputError, NotFoundErr
 from chalicelib.decisions import addresses, ttl
 from chalicelib.decisions.live import LiveIndex, log_entry
 from chalicelib.decisions.model import ACTIVE, ALLOW, BAN, ENDED, GLOBAL, Change, Decision
+from chalicelib.decisions.requests import DEFAULT, BanRequest
 from chalicelib.decisions.store import DecisionStore
 from chalicelib.decisions.stream import ChangePublisher
 
 SWEEP_OVERLAP = timedelta(hours=1)
-DEFAULT = object()
-"""`BanRequest.seconds` when the caller gave no duration: the default, grown for repeat offenders."""
 
 
 @dataclass(frozen=True)
@@ -33,28 +32,6 @@ class DecisionPolicy:
     default_ban_seconds: int
     recidivism_factor: float
     recidivism_max_seconds: int
-
-
-@dataclass(frozen=True)
-class BanRequest:
-    """What a caller asks for. `on_existing` says what to do when the value is already banned:
-    `conflict` (refuse, seed 000), `extend` (keep the later expiry, seed 002), `merge` (union of tags and
-    alert ids, later expiry, seed 003), `overwrite` (replace, seed 003's `force`)."""
-
-    target: str
-    reason: str = ""
-    seconds: Any = DEFAULT
-    origin: str = "manual"
-    scenario: str | None = None
-    tags: tuple[str, ...] = ()
-    alert_ids: tuple[str, ...] = ()
-    note: str | None = None
-    scope: str = GLOBAL
-    force: bool = False
-    on_existing: str = "conflict"
-    caller_ip: str | None = None  # a ban covering the caller's own address is refused unless forced
-    recidivism: tuple[int, float, int] | None = None  # a scenario's own (base seconds, factor, max seconds)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -9,13 +9,15 @@ metadata address, the platform's own addresses) and is editable by admins; its d
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.clock import Clock
 from chalicelib.core.errors import ConflictError, InvalidInputError, NotFoundError
 from chalicelib.decisions import addresses, ttl
 from chalicelib.decisions.model import ACTIVE, ALLOW, ENDED, GLOBAL, SYSTEM, WHITELIST_TYPES, Decision
-from chalicelib.decisions.service import Decisions
+
+if TYPE_CHECKING:  # constructor types only: importing the services here would load them at cold start
+    from chalicelib.decisions.service import Decisions
 
 SYSTEM_DEFAULTS: tuple[tuple[str, str], ...] = (
     ("169.254.169.254/32", "Cloud instance metadata service (IPv4)"),

@@ -17,7 +17,8 @@ from typing import Any, Protocol
 from chalicelib.core.clock import Clock, iso
 from chalicelib.core.errors import VigilError
 from chalicelib.decisions.pending import PendingBans
-from chalicelib.decisions.service import DEFAULT, BanRequest, Decisions
+from chalicelib.decisions.requests import DEFAULT, BanRequest
+from chalicelib.decisions.service import Decisions
 from chalicelib.events.model import Event
 from chalicelib.events.store import EventStore
 

@@ -237,10 +237,11 @@ class Targets:
         kind: str,
         address: str,
         settings: Mapping[str, Any],
-        selector: Selector,
+        selector: Mapping[str, Any],
         credentials: Mapping[str, str] | None,
         enabled: bool = True,
     ) -> TargetRecord:
+        """A new target; `selector` in its stored form (`Selector.as_dict`), as `update` takes it."""
         self._validate(kind, name, address, settings, credentials, creating=True)
         if any(t.name == name for t in self.list()):
             raise ConflictError(f"A target named {name!r} exists already")
@@ -258,7 +259,7 @@ class Targets:
             "kind": kind,
             "address": address,
             "settings": dict(settings),
-            "selector": selector.as_dict(),
+            "selector": Selector.from_dict(selector).as_dict(),
             "enabled": enabled,
             "created_at": now,
             "updated_at": now,

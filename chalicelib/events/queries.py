@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.clock import Clock, iso, parse_time
-from chalicelib.events.stats import StatsStore, Totals, is_failed_login
-from chalicelib.events.store import EventStore
+from chalicelib.events.stats import is_failed_login
+
+if TYPE_CHECKING:  # constructor types only: importing the stores here would load them at cold start
+    from chalicelib.events.stats import StatsStore, Totals
+    from chalicelib.events.store import EventStore
 
 FEED_SETTLE = timedelta(seconds=5)
 BUCKETS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}

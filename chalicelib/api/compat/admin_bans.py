@@ -12,7 +12,7 @@ from chalicelib.api.views import ban_admin
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
 from chalicelib.decisions import ttl
-from chalicelib.decisions.service import BanRequest
+from chalicelib.decisions.requests import BanRequest
 
 bp = Blueprint(__name__)
 

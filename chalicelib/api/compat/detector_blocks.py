@@ -15,7 +15,7 @@ from chalicelib.core.deps import get_container
 from chalicelib.core.errors import NotFoundError
 from chalicelib.decisions import addresses, ttl
 from chalicelib.decisions.model import BAN, sensor_scope
-from chalicelib.decisions.service import BanRequest
+from chalicelib.decisions.requests import BanRequest
 
 bp = Blueprint(__name__)
 

@@ -37,7 +37,7 @@ class BanCreate(Schema):
 
     def seconds(self) -> Any:
         """Seconds, None for permanent, or the DEFAULT marker when no duration was given."""
-        from chalicelib.decisions.service import DEFAULT  # noqa: PLC0415
+        from chalicelib.decisions.requests import DEFAULT  # noqa: PLC0415
 
         if self.permanent:
             return None

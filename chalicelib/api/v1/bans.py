@@ -13,7 +13,7 @@ from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
 from chalicelib.decisions.model import GLOBAL, sensor_scope
 from chalicelib.decisions.queries import DecisionFilter
-from chalicelib.decisions.service import BanRequest
+from chalicelib.decisions.requests import BanRequest
 
 bp = Blueprint(__name__)
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.api.contracts import V1, Raw, Reply
 from chalicelib.api.routing import RequestInfo, route
 from chalicelib.core.deps import get_container
-from chalicelib.distribution.feeds.catalog import VARIANT_NAMES
+from chalicelib.distribution.feeds.formats import VARIANT_NAMES
 
 bp = Blueprint(__name__)
 

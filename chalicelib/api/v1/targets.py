@@ -11,7 +11,6 @@ from chalicelib.api.schemas.distribution import SyncRequest, TargetCreate, Targe
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
 from chalicelib.core.errors import VigilError
-from chalicelib.distribution.targets import Selector
 
 bp = Blueprint(__name__)
 
@@ -63,7 +62,7 @@ def create_target(body: TargetCreate) -> dict:
         kind=body.kind,
         address=body.address,
         settings=body.settings,
-        selector=Selector.from_dict(body.selector.model_dump()),
+        selector=body.selector.model_dump(),
         credentials=body.credentials,
         enabled=body.enabled,
     )

@@ -25,12 +25,12 @@ from typing import Any
 
 from chalicelib.core.errors import InvalidInputError, NotFoundError
 from chalicelib.decisions.model import GLOBAL, Decision
-from chalicelib.distribution.feeds.render import EXTENSIONS, FORMATS, VARIANTS, FeedTable
+from chalicelib.distribution.feeds.formats import EXTENSIONS, FORMATS, VARIANT_NAMES, VARIANTS
+from chalicelib.distribution.feeds.render import FeedTable
 
 PREFIX = "feeds/"
 INDEX_KEY = "feeds/index.json"
 ACCESS_MODES = ("api", "presigned", "bucket-policy")
-VARIANT_NAMES = tuple(v for f in FORMATS for v in VARIANTS[f])
 ALL = "all"
 TAG_PREFIX = "tag-"
 SEED3_PREFIX, SEED3_SUFFIX = "ioc-feed-", ".txt"  # seed 003's feed names, served as aliases of tag feeds

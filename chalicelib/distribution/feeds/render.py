@@ -36,9 +36,8 @@ from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
 
-FORMATS = ("plain", "sophos", "fortigate", "paloalto", "mikrotik", "checkpoint", "json")
-VARIANTS: dict[str, tuple[str, ...]] = {f: (f,) for f in FORMATS} | {"plain": ("plain", "plain-v4", "plain-v6")}
-EXTENSIONS = {"mikrotik": "rsc", "checkpoint": "csv", "json": "json"}  # every other variant is .txt
+from chalicelib.distribution.feeds.formats import EXTENSIONS, FORMATS
+
 TEXT = "text/plain; charset=utf-8"
 CONTENT_TYPES = {"checkpoint": "text/csv; charset=utf-8", "json": "application/json"}
 
