@@ -178,3 +178,8 @@ class ConfigurationError(VigilError):
 
 class InternalError(VigilError):
     code = "INTERNAL_ERROR"
+
+
+class ItemTooLargeError(InternalError):
+    """DynamoDB refused a write that would take an item past its 400 KB limit: retrying cannot help, so the
+    caller decides what to give up (a store of counters drops the update and says so)."""

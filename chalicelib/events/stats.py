@@ -26,6 +26,8 @@ from typing import Any
 
 from chalicelib.core.clock import epoch
 from chalicelib.core.dynamo import DynamoTable
+from chalicelib.core.errors import ItemTooLargeError
+from chalicelib.core.observability import get_logger
 
 IP_SHARDS = 8
 USER_SHARDS = 4
@@ -134,10 +136,20 @@ class StatsStore:
             names["#ttl"] = "ttl"
             values[":ttl"] = expires
             adds = ", ".join(f"#a{i} :v{i}" for i in range(len(chunk)))
-            answer = self._t.update(
-                {"pk": pk, "sk": sk}, f"ADD {adds} SET #ttl = if_not_exists(#ttl, :ttl)", names=names, values=values
-            )
             requests += 1
+            try:
+                answer = self._t.update(
+                    {"pk": pk, "sk": sk},
+                    f"ADD {adds} SET #ttl = if_not_exists(#ttl, :ttl)",
+                    names=names,
+                    values=values,
+                    returns="UPDATED_NEW",
+                )
+            except ItemTooLargeError:
+                # A day with more attacking addresses (or user names) than the shards hold: the events are stored
+                # and detected all the same; only these counters stop growing, and the log says so.
+                get_logger().warning("statistics item full: counts dropped", pk=pk, sk=sk, dropped=len(chunk))
+                continue
             new.update({name: int(answer.get(name, 0)) for name, _ in chunk})
         return new, requests
 

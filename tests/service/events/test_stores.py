@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.core.errors import ConflictError, NotFoundError, ValidationFailedError
 from chalicelib.events.sensors import Sensors
-from chalicelib.events.stats import StatsStore
+from chalicelib.events.stats import IP_SHARDS, StatsStore, _shard
 from chalicelib.events.store import EventStore
 from tests.support.aws import count_requests
 
@@ -107,3 +107,39 @@ def test_sensors(container, clock) -> None:
     sensors.delete("vm-001")
     with pytest.raises(NotFoundError):
         sensors.delete("vm-001")
+
+
+def test_a_full_statistics_item_drops_its_counts_and_keeps_the_rest(stats, container, clock, aws) -> None:
+    """A day with more attacking addresses than the shards hold (DynamoDB items stop at 400 KB): the update of
+    the full item is refused, the batch's other counters still count, and nothing raises into ingest."""
+    full_ip = "203.0.113.5"
+    other_ip = next(
+        ip for ip in (f"198.51.100.{i}" for i in range(1, 255)) if _shard(ip, IP_SHARDS) != _shard(full_ip, IP_SHARDS)
+    )
+    day = clock.now().strftime("%Y-%m-%d")
+    key = {"pk": f"ST#D#{day}", "sk": f"ip#{_shard(full_ip, IP_SHARDS)}"}
+    aws.client("dynamodb").put_item(TableName=container.settings.counters_table, Item=_counters_at_the_limit(key))
+
+    day_counts, _ = stats.record(
+        [record(clock, ip=full_ip), record(clock, ip=other_ip), record(clock, ip=other_ip)], None
+    )
+
+    assert full_ip not in day_counts and day_counts[other_ip] == 2
+    hour = next(iter(stats.totals(clock.now(), clock.now(), hourly=True).values()))
+    assert hour.counts["failed_logins"] == 3
+    attackers = stats.attackers(clock.now(), clock.now())
+    assert attackers[other_ip] == 2 and full_ip not in attackers
+
+
+def _counters_at_the_limit(key: dict[str, str], limit: int = 405_000) -> dict[str, dict[str, str]]:
+    """A counters item a few bytes under the emulator's item size limit (moto counts attribute names plus values
+    and refuses past 405,000 bytes, as DynamoDB does past 400 KB): numeric attributes, as real counters are."""
+    item = {name: {"S": value} for name, value in key.items()}
+    room = limit - 10 - sum(len(name) + len(value) for name, value in key.items())
+    number = 0
+    while room > 0:
+        name = f"pad{number:05d}" + "x" * min(990, max(0, room - 9))
+        item[name] = {"N": "1"}
+        room -= len(name) + 1
+        number += 1
+    return item
