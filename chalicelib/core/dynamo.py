@@ -70,8 +70,10 @@ def _client_error() -> type[Exception]:
 
 
 def _is_item_too_large(exc: Any) -> bool:
+    # PutItem says "Item size has exceeded the maximum allowed size", UpdateItem "Item size to update has ...".
     error = exc.response.get("Error", {})
-    return error.get("Code") == "ValidationException" and "exceeded the maximum allowed size" in error.get("Message", "")
+    message = error.get("Message", "")
+    return error.get("Code") == "ValidationException" and "exceeded the maximum allowed size" in message
 
 
 def _is_condition_failure(exc: Any) -> bool:
