@@ -45,6 +45,7 @@ STATUS: dict[type[e.VigilError], int] = {
     e.TargetConfigurationError: 400,
     e.ConfigurationError: 500,
     e.InternalError: 500,
+    e.ItemTooLargeError: 500,
 }
 
 
