@@ -41,6 +41,9 @@ class FixedClock:
         self._now = parse_time(when) if isinstance(when, str) else when.astimezone(UTC)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def epoch(when: datetime) -> int:
     """Whole seconds since the epoch, the unit DynamoDB TTL attributes use."""
     return int(when.timestamp())

@@ -95,6 +95,10 @@ class DecisionQueries:
         now = self._clock.now()
         return [d for d in self._store.list(type_) if d.active_at(now)]
 
+    def ended_since(self, since: datetime, type_: str = BAN) -> list[Decision]:
+        """Decisions that ended at or after `since` (what a client away longer than the change log missed)."""
+        return [d for d in self._store.list(type_, ENDED) if d.ended_at is not None and d.ended_at >= since]
+
     def ban_stats(self, days: int = 30) -> dict[str, Any]:
         """Active, permanent, expiring within 24 h, by origin, by tag, and bans issued per day."""
         now = self._clock.now()

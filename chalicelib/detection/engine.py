@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
-from chalicelib.core.clock import Clock, iso
+from chalicelib.core.clock import EPOCH, Clock, iso
 from chalicelib.detection.scenarios import ECHO_SOURCES, FieldMatch, Scenario
 from chalicelib.detection.windows import Counted, Key, Reached, Windows, WindowSpec, bucket_seconds
 from chalicelib.events.model import INFO, Event
@@ -31,7 +31,6 @@ TEXT_ATTRIBUTES = frozenset(
 )
 SHAPE_FIELDS = frozenset({"kind", "service", "log_type"})  # with `fields.*`: what an event's memoised shape holds
 MEMO_SIZE = 4096
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PERMANENT_HOLD_SECONDS = 30 * 86400  # how long a permanent ban's trigger holds its key (a claim needs an end)
 
 ValueOf = Callable[[Event], str | None]

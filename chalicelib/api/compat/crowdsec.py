@@ -22,7 +22,7 @@ from chalicelib.auth.principal import Principal
 from chalicelib.core.clock import iso, parse_time
 from chalicelib.core.deps import get_container
 from chalicelib.decisions import addresses
-from chalicelib.decisions.model import BAN, ENDED, GLOBAL, Decision, sensor_scope
+from chalicelib.decisions.model import BAN, GLOBAL, Decision, sensor_scope
 
 bp = Blueprint(__name__)
 OVERLAP = timedelta(seconds=2)
@@ -118,8 +118,8 @@ def _ended_since(since: datetime, principal: Principal, now: datetime) -> list[d
     """Bans that ended since a time. A bouncer away for longer than the change log is read for still holds what
     was lifted meanwhile: the LAPI lists those as deleted since its last pull, and so must this answer."""
     found = []
-    for d in get_container().decisions.store.list(BAN, ENDED):
-        if d.ended_at is not None and d.ended_at >= since and _wanted(d, principal):
+    for d in get_container().decision_queries.ended_since(since):
+        if _wanted(d, principal):
             item = lapi_decision(d.value, d.id, origin=d.origin, scenario=d.scenario, until=d.until, now=now)
             found.append({**item, "duration": "-1s"})
     return found

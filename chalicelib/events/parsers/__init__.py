@@ -21,6 +21,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from chalicelib.core.clock import EPOCH
 from chalicelib.core.errors import InvalidInputError
 from chalicelib.events.model import Event
 
@@ -32,7 +33,6 @@ MONTHS: Mapping[str, int] = MappingProxyType(
         )
     }
 )
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
