@@ -20,7 +20,6 @@ from chalicelib.api.compat import (
 from chalicelib.api.edge import edge_middleware
 from chalicelib.api.routing import install_method_fallbacks
 from chalicelib.api.v1 import auth, bans, detection, events, feeds, geo, health, targets, whitelist
-from chalicelib.auth.bootstrap import bootstrap_admin as bootstrap_first_admin
 from chalicelib.core.batch import process
 from chalicelib.core.deps import get_container
 from chalicelib.core.settings import get_settings
@@ -101,4 +100,6 @@ def evaluate_windows(event):
 @app.lambda_function(name="bootstrap_admin")
 def bootstrap_admin(event, context):
     """Invoked once by the operator after the first deploy: roles, system whitelist and the first admin."""
+    from chalicelib.auth.bootstrap import bootstrap_admin as bootstrap_first_admin  # noqa: PLC0415 - run once
+
     return bootstrap_first_admin(get_container(), event)

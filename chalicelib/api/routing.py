@@ -1,8 +1,10 @@
 """Route declaration: path, method, permission, contract and models, in one place per route.
 
-`@route(bp, "/api/v1/bans", methods=["POST"], permission="decisions:write", contract=V1, body=BanCreate)`
-registers a Chalice view that authenticates the caller, checks the permission, parses the path, query and
-body into pydantic models, calls the function, and renders its answer through the contract. The registry
+`@route(bp, "/api/v1/bans", methods=["POST"], permission="decisions:write", contract=V1,
+body=decision_schemas.BanCreate)` registers a Chalice view that authenticates the caller, checks the
+permission, parses the path, query and body into pydantic models (named through
+`chalicelib.api.schemas.models`, so a schema module is imported on first use), calls the function, and
+renders its answer through the contract. The registry
 `ROUTES` is what the OpenAPI document, the permission walk test and the edge middleware read.
 
 A handler asks for what it needs by parameter name: path parameters by their names, `body`, `query`,
@@ -25,6 +27,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from chalicelib.api import contracts
 from chalicelib.api.contracts import Contract, Raw, Reply
+from chalicelib.api.schemas import resolve
 from chalicelib.api.serialize import to_jsonable
 from chalicelib.auth.principal import Principal, find_credentials
 from chalicelib.core.deps import get_container
@@ -59,14 +62,27 @@ class RouteSpec:
     permission: str
     contract: Contract
     handler: Callable[..., Any]
-    body: Any = None
-    query: type[BaseModel] | None = None
-    response: Any = None
+    declared_body: Any = None
+    declared_query: Any = None
+    declared_response: Any = None
     status: int = 200
     summary: str = ""
     tags: tuple[str, ...] = ()
     content_types: tuple[str, ...] = JSON_TYPES
     produces: str = "application/json"
+
+    @property
+    def body(self) -> Any:
+        """The body's model (a schema module is imported the first time one of its models is needed)."""
+        return resolve(self.declared_body)
+
+    @property
+    def query(self) -> type[BaseModel] | None:
+        return resolve(self.declared_query)
+
+    @property
+    def response(self) -> Any:
+        return resolve(self.declared_response)
 
     @property
     def public(self) -> bool:
@@ -283,7 +299,7 @@ def route(
     contract: Contract,
     methods: tuple[str, ...] | list[str] = ("GET",),
     body: Any = None,
-    query: type[BaseModel] | None = None,
+    query: Any = None,
     response: Any = None,
     status: int = 200,
     summary: str = "",
@@ -303,9 +319,9 @@ def route(
                 permission=permission,
                 contract=contract,
                 handler=handler,
-                body=body,
-                query=query,
-                response=response,
+                declared_body=body,
+                declared_query=query,
+                declared_response=response,
                 status=status,
                 summary=summary or _first_line(handler.__doc__),
                 tags=tags,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.clock import iso
-from chalicelib.decisions.model import Decision
+
+if TYPE_CHECKING:
+    from chalicelib.decisions.model import Decision
 
 
 def ban_v1(d: Decision, now: datetime) -> dict[str, Any]:

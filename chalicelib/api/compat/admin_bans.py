@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.api.common import actor_name
 from chalicelib.api.contracts import ADMIN, Reply
 from chalicelib.api.routing import RequestInfo, route
-from chalicelib.api.schemas.decisions import AdminBan
+from chalicelib.api.schemas import models
 from chalicelib.api.views import ban_admin
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
-from chalicelib.decisions import ttl
-from chalicelib.decisions.requests import BanRequest
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.decisions import AdminBan
 
 bp = Blueprint(__name__)
+decision_schemas = models("decisions")
 
 
 @route(bp, "/api/admin/banned-ips", permission="decisions:read", contract=ADMIN, tags=("security",))
@@ -31,12 +35,15 @@ def banned_ips() -> dict:
     methods=["POST"],
     permission="decisions:write",
     contract=ADMIN,
-    body=AdminBan,
+    body=decision_schemas.AdminBan,
     status=201,
     tags=("security",),
 )
 def ban_ip(body: AdminBan, principal: Principal, request: RequestInfo) -> Reply:
     """Ban an address; `duration` in seconds, `null` for permanent."""
+    from chalicelib.decisions import ttl  # noqa: PLC0415 - loaded on first use
+    from chalicelib.decisions.requests import BanRequest  # noqa: PLC0415
+
     decision = get_container().decisions.ban(
         BanRequest(
             body.ipAddress,

@@ -5,21 +5,40 @@ decision routes, in `admin_bans`.)"""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
 from chalicelib.api.common import client_of, utc
 from chalicelib.api.contracts import ADMIN, Raw, Reply
 from chalicelib.api.routing import PUBLIC, RequestInfo, route
-from chalicelib.api.schemas.auth import EmailLogin, ForgotPassword, ResetWithCode, SecurityExportQuery, SecurityLogQuery
+from chalicelib.api.schemas import models
 from chalicelib.api.v1.auth import login_body
-from chalicelib.auth.security_log import LogQuery, to_csv
 from chalicelib.core.deps import get_container
 
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.auth import (
+        EmailLogin,
+        ForgotPassword,
+        ResetWithCode,
+        SecurityExportQuery,
+        SecurityLogQuery,
+    )
+    from chalicelib.auth.security_log import LogQuery
+
 bp = Blueprint(__name__)
+auth_schemas = models("auth")
 
 
-@route(bp, "/api/auth/login", methods=["POST"], permission=PUBLIC, contract=ADMIN, body=EmailLogin, tags=("auth",))
+@route(
+    bp,
+    "/api/auth/login",
+    methods=["POST"],
+    permission=PUBLIC,
+    contract=ADMIN,
+    body=auth_schemas.EmailLogin,
+    tags=("auth",),
+)
 def login(body: EmailLogin, request: RequestInfo) -> Reply:
     """Seed 001's protected login: banlist, rate limit (5/15 min), account lock (5 failures, 30 min)."""
     data, headers = login_body(body, request)
@@ -32,7 +51,7 @@ def login(body: EmailLogin, request: RequestInfo) -> Reply:
     methods=["POST"],
     permission=PUBLIC,
     contract=ADMIN,
-    body=ForgotPassword,
+    body=auth_schemas.ForgotPassword,
     status=202,
     tags=("auth",),
 )
@@ -54,7 +73,7 @@ def forgot_password(body: ForgotPassword, request: RequestInfo) -> Reply:
     methods=["POST"],
     permission=PUBLIC,
     contract=ADMIN,
-    body=ResetWithCode,
+    body=auth_schemas.ResetWithCode,
     tags=("auth",),
 )
 def reset_password(body: ResetWithCode, request: RequestInfo) -> dict:
@@ -64,6 +83,8 @@ def reset_password(body: ResetWithCode, request: RequestInfo) -> dict:
 
 
 def _log_query(query: SecurityLogQuery | SecurityExportQuery, limit: int) -> LogQuery:
+    from chalicelib.auth.security_log import LogQuery  # noqa: PLC0415 - loaded on first use
+
     now = get_container().clock.now()
     end = utc(query.endDate, end_of_day=True) or now
     start = utc(query.startDate) or end - timedelta(days=30)
@@ -83,7 +104,7 @@ def _log_query(query: SecurityLogQuery | SecurityExportQuery, limit: int) -> Log
     "/api/admin/security-logs",
     permission="security:read",
     contract=ADMIN,
-    query=SecurityLogQuery,
+    query=auth_schemas.SecurityLogQuery,
     tags=("security",),
 )
 def security_logs(query: SecurityLogQuery) -> dict:
@@ -96,12 +117,14 @@ def security_logs(query: SecurityLogQuery) -> dict:
     "/api/admin/security-logs/export",
     permission="security:read",
     contract=ADMIN,
-    query=SecurityExportQuery,
+    query=auth_schemas.SecurityExportQuery,
     produces="text/csv",
     tags=("security",),
 )
 def export_security_logs(query: SecurityExportQuery) -> Raw:
     """The security log as CSV (default: the last 30 days); formula-like cells are neutralised."""
+    from chalicelib.auth.security_log import to_csv  # noqa: PLC0415 - loaded on first use
+
     c = get_container()
     entries = c.security_log.query(_log_query(query, 1_000_000))
     stamp = c.clock.now().strftime("%Y%m%d-%H%M%S")

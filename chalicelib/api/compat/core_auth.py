@@ -3,27 +3,31 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.api.common import actor_of, client_of, core_page
 from chalicelib.api.contracts import CORE, Reply
 from chalicelib.api.routing import AUTHENTICATED, FORM_TYPE, PUBLIC, RequestInfo, route
-from chalicelib.api.schemas.auth import (
-    FormLogin,
-    MeOut,
-    PageQuery,
-    PermissionCreate,
-    Registration,
-    RoleCreate,
-    RoleUpdate,
-    TokenOut,
-    UserPageQuery,
-)
+from chalicelib.api.schemas import models
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
 from chalicelib.core.errors import ConflictError, FieldProblem, ValidationFailedError
 
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.auth import (
+        FormLogin,
+        PageQuery,
+        PermissionCreate,
+        Registration,
+        RoleCreate,
+        RoleUpdate,
+        UserPageQuery,
+    )
+
 bp = Blueprint(__name__)
+auth_schemas = models("auth")
 BOTH = ("application/json", FORM_TYPE)
 
 
@@ -39,7 +43,7 @@ def _role_id(role_id: str) -> int:
     methods=["POST"],
     permission=PUBLIC,
     contract=CORE,
-    body=Registration,
+    body=auth_schemas.Registration,
     status=201,
     tags=("auth",),
 )
@@ -57,8 +61,8 @@ def register(body: Registration, request: RequestInfo) -> Reply:
     methods=["POST"],
     permission=PUBLIC,
     contract=CORE,
-    body=FormLogin,
-    response=TokenOut,
+    body=auth_schemas.FormLogin,
+    response=auth_schemas.TokenOut,
     content_types=BOTH,
     tags=("auth",),
 )
@@ -69,7 +73,7 @@ def login(body: FormLogin, request: RequestInfo) -> Reply:
     return Reply(token, headers=result.limit.headers())
 
 
-@route(bp, "/auth/me", permission=AUTHENTICATED, contract=CORE, response=MeOut, tags=("auth",))
+@route(bp, "/auth/me", permission=AUTHENTICATED, contract=CORE, response=auth_schemas.MeOut, tags=("auth",))
 def me(principal: Principal) -> dict:
     """The caller, with roles and effective permissions."""
     c = get_container()
@@ -86,7 +90,13 @@ def me(principal: Principal) -> dict:
 
 
 @route(
-    bp, "/auth/refresh", methods=["POST"], permission=AUTHENTICATED, contract=CORE, response=TokenOut, tags=("auth",)
+    bp,
+    "/auth/refresh",
+    methods=["POST"],
+    permission=AUTHENTICATED,
+    contract=CORE,
+    response=auth_schemas.TokenOut,
+    tags=("auth",),
 )
 def refresh(principal: Principal) -> dict:
     """A fresh token; the presented one is revoked."""
@@ -95,7 +105,7 @@ def refresh(principal: Principal) -> dict:
 
 
 # roles
-@route(bp, "/admin/roles", permission="roles:read", contract=CORE, query=PageQuery, tags=("roles",))
+@route(bp, "/admin/roles", permission="roles:read", contract=CORE, query=auth_schemas.PageQuery, tags=("roles",))
 def list_roles(query: PageQuery) -> dict:
     """Roles, paged."""
     roles = [_role_view(r) for r in get_container().roles.list()]
@@ -108,7 +118,7 @@ def list_roles(query: PageQuery) -> dict:
     methods=["POST"],
     permission="roles:write",
     contract=CORE,
-    body=RoleCreate,
+    body=auth_schemas.RoleCreate,
     status=201,
     tags=("roles",),
 )
@@ -138,7 +148,7 @@ def get_role(role_id: str) -> dict:
     methods=["PUT"],
     permission="roles:write",
     contract=CORE,
-    body=RoleUpdate,
+    body=auth_schemas.RoleUpdate,
     tags=("roles",),
 )
 def update_role(role_id: str, body: RoleUpdate) -> dict:
@@ -171,7 +181,7 @@ def _role_view(role: dict) -> dict:
 
 
 # permissions
-@route(bp, "/admin/permissions", permission="roles:read", contract=CORE, query=PageQuery, tags=("roles",))
+@route(bp, "/admin/permissions", permission="roles:read", contract=CORE, query=auth_schemas.PageQuery, tags=("roles",))
 def list_permissions(query: PageQuery) -> dict:
     """Permissions, paged."""
     items = [
@@ -187,7 +197,7 @@ def list_permissions(query: PageQuery) -> dict:
     methods=["POST"],
     permission="roles:write",
     contract=CORE,
-    body=PermissionCreate,
+    body=auth_schemas.PermissionCreate,
     status=201,
     tags=("roles",),
 )
@@ -198,7 +208,7 @@ def create_permission(body: PermissionCreate) -> Reply:
 
 
 # users
-@route(bp, "/admin/users", permission="users:read", contract=CORE, query=UserPageQuery, tags=("users",))
+@route(bp, "/admin/users", permission="users:read", contract=CORE, query=auth_schemas.UserPageQuery, tags=("users",))
 def list_users(query: UserPageQuery) -> dict:
     """Users: search by email or name, filter by status, sort, page."""
     users = get_container().users.list(

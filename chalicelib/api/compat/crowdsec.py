@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 from pydantic import BaseModel, ConfigDict
@@ -22,7 +22,9 @@ from chalicelib.auth.principal import Principal
 from chalicelib.core.clock import iso, parse_time
 from chalicelib.core.deps import get_container
 from chalicelib.decisions import addresses
-from chalicelib.decisions.model import BAN, GLOBAL, Decision, sensor_scope
+
+if TYPE_CHECKING:
+    from chalicelib.decisions.model import Decision
 
 bp = Blueprint(__name__)
 OVERLAP = timedelta(seconds=2)
@@ -83,6 +85,8 @@ def lapi_decision(
 
 
 def _wanted(decision: Decision, principal: Principal) -> bool:
+    from chalicelib.decisions.model import BAN, GLOBAL, sensor_scope  # noqa: PLC0415 - loaded on first use
+
     if decision.type != BAN:
         return False
     return decision.scope == GLOBAL or (
@@ -130,6 +134,8 @@ def _ended_since(since: datetime, principal: Principal, now: datetime) -> list[d
 )
 def stream(query: StreamQuery, principal: Principal, request: RequestInfo) -> Reply:
     """New and deleted decisions since this bouncer's last pull (`startup=true`: everything in force)."""
+    from chalicelib.decisions.model import GLOBAL, sensor_scope  # noqa: PLC0415 - loaded on first use
+
     c = get_container()
     now = c.clock.now()
     keep = _filters(query)

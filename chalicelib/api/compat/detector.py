@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
 from chalicelib.api.contracts import DETECTOR, Raw
 from chalicelib.api.routing import RequestInfo, route
-from chalicelib.api.schemas.events import FeedQuery, SuspiciousQuery, VmEvents, VmRegistration
+from chalicelib.api.schemas import models
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
 from chalicelib.core.errors import PermissionDeniedError
-from chalicelib.events.batches import Batch
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.events import FeedQuery, SuspiciousQuery, VmEvents, VmRegistration
 
 bp = Blueprint(__name__)
+event_schemas = models("events")
 FEED_RETRY_MS = 5000
 FEED_WINDOW = timedelta(minutes=10)
 
@@ -36,11 +40,13 @@ def sensor_for(principal: Principal | None, asked: str | None) -> str | None:
     methods=["POST"],
     permission="events:ingest",
     contract=DETECTOR,
-    body=VmEvents,
+    body=event_schemas.VmEvents,
     tags=("detector",),
 )
 def receive_events(body: VmEvents, principal: Principal | None, request: RequestInfo) -> dict:
     """Failed logons from a VM's agent or WEF collector (Windows 4625-style records)."""
+    from chalicelib.events.batches import Batch  # noqa: PLC0415 - loaded on first use
+
     sensor = sensor_for(principal, body.vm_id) or body.vm_id
     result = get_container().ingest.ingest(
         Batch(sensor=sensor, hostname=body.hostname, batch_id=body.batch_id, windows=list(body.events)),
@@ -56,7 +62,12 @@ def receive_events(body: VmEvents, principal: Principal | None, request: Request
 
 
 @route(
-    bp, "/api/v1/suspicious-ips", permission="events:read", contract=DETECTOR, query=SuspiciousQuery, tags=("detector",)
+    bp,
+    "/api/v1/suspicious-ips",
+    permission="events:read",
+    contract=DETECTOR,
+    query=event_schemas.SuspiciousQuery,
+    tags=("detector",),
 )
 def suspicious_ips(query: SuspiciousQuery) -> dict:
     """Addresses whose failed logins reached the threshold (default 10) in the last `hours` (default 24)."""
@@ -118,7 +129,7 @@ def list_vms() -> dict:
     methods=["POST"],
     permission="sensors:write",
     contract=DETECTOR,
-    body=VmRegistration,
+    body=event_schemas.VmRegistration,
     tags=("detector",),
 )
 def register_vm(body: VmRegistration) -> dict:
@@ -147,7 +158,7 @@ def vm_attacks(vm_id: str) -> dict:
     "/api/v1/feed",
     permission="events:read",
     contract=DETECTOR,
-    query=FeedQuery,
+    query=event_schemas.FeedQuery,
     produces="text/event-stream",
     tags=("detector",),
 )

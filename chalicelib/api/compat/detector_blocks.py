@@ -3,21 +3,25 @@ count}` envelope, snake_case, durations in minutes)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.api.common import actor_name
 from chalicelib.api.contracts import DETECTOR
 from chalicelib.api.routing import RequestInfo, route
-from chalicelib.api.schemas.decisions import DetectorBlock, DetectorVmBlock
+from chalicelib.api.schemas import models
 from chalicelib.api.views import ban_detector
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
 from chalicelib.core.errors import NotFoundError
 from chalicelib.decisions import addresses, ttl
-from chalicelib.decisions.model import BAN, sensor_scope
-from chalicelib.decisions.requests import BanRequest
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.decisions import DetectorBlock, DetectorVmBlock
 
 bp = Blueprint(__name__)
+decision_schemas = models("decisions")
 
 
 def _span(minutes: float | None) -> str:
@@ -37,11 +41,13 @@ def blocked_ips() -> dict:
     methods=["POST"],
     permission="decisions:write",
     contract=DETECTOR,
-    body=DetectorBlock,
+    body=decision_schemas.DetectorBlock,
     tags=("detector",),
 )
 def block(body: DetectorBlock, principal: Principal, request: RequestInfo) -> dict:
     """Block an address on every VM; blocking it again keeps the later expiry."""
+    from chalicelib.decisions.requests import BanRequest  # noqa: PLC0415 - loaded on first use
+
     decision = get_container().decisions.ban(
         BanRequest(
             body.ip_address,
@@ -63,11 +69,14 @@ def block(body: DetectorBlock, principal: Principal, request: RequestInfo) -> di
     methods=["POST"],
     permission="decisions:write",
     contract=DETECTOR,
-    body=DetectorVmBlock,
+    body=decision_schemas.DetectorVmBlock,
     tags=("detector",),
 )
 def block_per_vm(body: DetectorVmBlock, principal: Principal, request: RequestInfo) -> dict:
     """Block an address on one VM only."""
+    from chalicelib.decisions.model import sensor_scope  # noqa: PLC0415 - loaded on first use
+    from chalicelib.decisions.requests import BanRequest  # noqa: PLC0415 - loaded on first use
+
     decision = get_container().decisions.ban(
         BanRequest(
             body.ip_address,
@@ -89,6 +98,8 @@ def block_per_vm(body: DetectorVmBlock, principal: Principal, request: RequestIn
 )
 def unblock(ip: str, principal: Principal, request: RequestInfo) -> dict:
     """Unblock an address everywhere it is blocked (globally and per VM)."""
+    from chalicelib.decisions.model import BAN  # noqa: PLC0415 - loaded on first use
+
     c = get_container()
     value = addresses.normalise(ip)
     now = c.clock.now()

@@ -3,7 +3,7 @@ per-tag lists and plain-text feeds. Authenticated by API keys with READ/WRITE sc
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 from pydantic import ValidationError
@@ -11,15 +11,19 @@ from pydantic import ValidationError
 from chalicelib.api.common import actor_name
 from chalicelib.api.contracts import IOC, Raw, Reply
 from chalicelib.api.routing import AUTHENTICATED, ROUTES, RequestInfo, problems_of, route
-from chalicelib.api.schemas.decisions import HistoryQuery, IocItemIn, IocUnblock
+from chalicelib.api.schemas import models
 from chalicelib.api.v1.bans import may_force
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
 from chalicelib.core.errors import FieldProblem, InvalidInputError, NotFoundError, ValidationFailedError
 from chalicelib.decisions import ttl
-from chalicelib.decisions.ioc import IocItem
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.decisions import HistoryQuery, IocUnblock
+    from chalicelib.decisions.ioc import IocItem
 
 bp = Blueprint(__name__)
+decision_schemas = models("decisions")
 MAX_ITEMS = 10_000
 FEED_PREFIX, FEED_SUFFIX = "ioc-feed-", ".txt"
 
@@ -33,6 +37,9 @@ def service_status() -> dict:
 
 def _items(body: Any) -> tuple[list[IocItem | None], list[dict[str, Any]]]:
     """Validate each item on its own: a bad item is reported by index, the good ones go ahead."""
+    from chalicelib.api.schemas.decisions import IocItemIn  # noqa: PLC0415 - schemas load on first use
+    from chalicelib.decisions.ioc import IocItem  # noqa: PLC0415 - loaded on first use
+
     if not isinstance(body, dict):
         raise InvalidInputError('Body must be a JSON object: one item, or {"items": [...]}')
     raw = body.get("items", [body])
@@ -114,7 +121,7 @@ def block(body: Any, principal: Principal, request: RequestInfo) -> Reply:
     methods=["DELETE"],
     permission="decisions:write",
     contract=IOC,
-    body=IocUnblock,
+    body=decision_schemas.IocUnblock,
     tags=("ioc",),
 )
 def unblock(body: IocUnblock, principal: Principal, request: RequestInfo) -> dict:
@@ -134,7 +141,14 @@ def summary() -> dict:
     return get_container().iocs.summary()
 
 
-@route(bp, "/api/counters/history", permission="decisions:read", contract=IOC, query=HistoryQuery, tags=("ioc",))
+@route(
+    bp,
+    "/api/counters/history",
+    permission="decisions:read",
+    contract=IOC,
+    query=decision_schemas.HistoryQuery,
+    tags=("ioc",),
+)
 def counters_history(query: HistoryQuery) -> Reply:
     """Daily snapshots of the counters, newest first."""
     return Reply(get_container().iocs.counters_history(query.limit))

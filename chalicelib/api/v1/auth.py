@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
 from chalicelib.api.common import actor_of, client_of
 from chalicelib.api.contracts import V1, Reply
 from chalicelib.api.routing import AUTHENTICATED, PUBLIC, RequestInfo, route, try_authenticate
-from chalicelib.api.schemas.auth import (
-    ApiKeyCreate,
-    EmailLogin,
-    LoginOut,
-    PasswordChange,
-    PasswordReset,
-    UserCreate,
-    UserOut,
-    UserUpdate,
-)
+from chalicelib.api.schemas import models
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
 from chalicelib.core.errors import AuthenticationError, FieldProblem, ValidationFailedError
 
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.auth import (
+        ApiKeyCreate,
+        EmailLogin,
+        PasswordChange,
+        PasswordReset,
+        UserCreate,
+        UserUpdate,
+    )
+
 bp = Blueprint(__name__)
+auth_schemas = models("auth")
 
 
 def login_body(body: EmailLogin, request: RequestInfo) -> tuple[dict, dict[str, str]]:
@@ -41,8 +44,8 @@ def login_body(body: EmailLogin, request: RequestInfo) -> tuple[dict, dict[str, 
     methods=["POST"],
     permission=PUBLIC,
     contract=V1,
-    body=EmailLogin,
-    response=LoginOut,
+    body=auth_schemas.EmailLogin,
+    response=auth_schemas.LoginOut,
     tags=("auth",),
 )
 def login(body: EmailLogin, request: RequestInfo) -> Reply:
@@ -64,8 +67,8 @@ def logout(request: RequestInfo) -> dict:
     methods=["POST"],
     permission=AUTHENTICATED,
     contract=V1,
-    body=PasswordChange,
-    response=UserOut,
+    body=auth_schemas.PasswordChange,
+    response=auth_schemas.UserOut,
     tags=("auth",),
 )
 def change_password(body: PasswordChange, principal: Principal, request: RequestInfo) -> dict:
@@ -79,7 +82,7 @@ def change_password(body: PasswordChange, principal: Principal, request: Request
     return c.users.set_password(principal.id, body.new_password, actor=actor_of(principal, request))
 
 
-@route(bp, "/api/v1/users", permission="users:read", contract=V1, response=list[UserOut], tags=("users",))
+@route(bp, "/api/v1/users", permission="users:read", contract=V1, response=list[auth_schemas.UserOut], tags=("users",))
 def list_users() -> Reply:
     """Every user."""
     users = get_container().users.list()
@@ -92,8 +95,8 @@ def list_users() -> Reply:
     methods=["POST"],
     permission="users:write",
     contract=V1,
-    body=UserCreate,
-    response=UserOut,
+    body=auth_schemas.UserCreate,
+    response=auth_schemas.UserOut,
     status=201,
     tags=("users",),
 )
@@ -109,7 +112,7 @@ def create_user(body: UserCreate, principal: Principal, request: RequestInfo) ->
     )
 
 
-@route(bp, "/api/v1/users/{id}", permission="users:read", contract=V1, response=UserOut, tags=("users",))
+@route(bp, "/api/v1/users/{id}", permission="users:read", contract=V1, response=auth_schemas.UserOut, tags=("users",))
 def get_user(id: str) -> dict:
     """One user."""
     return get_container().users.get(id)
@@ -121,8 +124,8 @@ def get_user(id: str) -> dict:
     methods=["PUT"],
     permission="users:write",
     contract=V1,
-    body=UserUpdate,
-    response=UserOut,
+    body=auth_schemas.UserUpdate,
+    response=auth_schemas.UserOut,
     tags=("users",),
 )
 def update_user(id: str, body: UserUpdate, principal: Principal, request: RequestInfo) -> dict:
@@ -143,7 +146,7 @@ def delete_user(id: str, principal: Principal, request: RequestInfo) -> Reply:
     methods=["POST"],
     permission="users:write",
     contract=V1,
-    body=PasswordReset,
+    body=auth_schemas.PasswordReset,
     tags=("users",),
 )
 def reset_password(id: str, body: PasswordReset, principal: Principal, request: RequestInfo) -> dict:
@@ -170,7 +173,7 @@ def list_api_keys() -> Reply:
     methods=["POST"],
     permission="apikeys:write",
     contract=V1,
-    body=ApiKeyCreate,
+    body=auth_schemas.ApiKeyCreate,
     status=201,
     tags=("api-keys",),
 )

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.api.common import actor_name, utc
 from chalicelib.api.contracts import V1, Reply
 from chalicelib.api.routing import RequestInfo, route
-from chalicelib.api.schemas.decisions import BanCreate, BanExtend, BanQuery, Unban
+from chalicelib.api.schemas import models
 from chalicelib.api.views import ban_v1
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
-from chalicelib.decisions.model import GLOBAL, sensor_scope
-from chalicelib.decisions.queries import DecisionFilter
-from chalicelib.decisions.requests import BanRequest
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.decisions import BanCreate, BanExtend, BanQuery
 
 bp = Blueprint(__name__)
+decision_schemas = models("decisions")
 
 
 def may_force(principal: Principal | None) -> bool:
@@ -23,9 +26,12 @@ def may_force(principal: Principal | None) -> bool:
     return principal is not None and principal.can("config:write")
 
 
-@route(bp, "/api/v1/bans", permission="decisions:read", contract=V1, query=BanQuery, tags=("bans",))
+@route(bp, "/api/v1/bans", permission="decisions:read", contract=V1, query=decision_schemas.BanQuery, tags=("bans",))
 def list_bans(query: BanQuery) -> Reply:
     """Bans, newest first: filter by status, source, tag, sensor, an IP a ban covers, creation time, text."""
+    from chalicelib.decisions.model import sensor_scope  # noqa: PLC0415 - loaded on first use
+    from chalicelib.decisions.queries import DecisionFilter  # noqa: PLC0415 - loaded on first use
+
     c = get_container()
     page = c.decision_queries.page(
         DecisionFilter(
@@ -53,12 +59,15 @@ def list_bans(query: BanQuery) -> Reply:
     methods=["POST"],
     permission="decisions:write",
     contract=V1,
-    body=BanCreate,
+    body=decision_schemas.BanCreate,
     status=201,
     tags=("bans",),
 )
 def create_ban(body: BanCreate, principal: Principal, request: RequestInfo) -> dict:
     """Ban an address or CIDR (409 if already banned or whitelisted; 400 for reserved or over-broad ranges)."""
+    from chalicelib.decisions.model import GLOBAL, sensor_scope  # noqa: PLC0415 - loaded on first use
+    from chalicelib.decisions.requests import BanRequest  # noqa: PLC0415 - loaded on first use
+
     c = get_container()
     decision = c.decisions.ban(
         BanRequest(
@@ -93,6 +102,8 @@ def get_ban(ip: str) -> dict:
 @route(bp, "/api/v1/bans/{ip}", methods=["DELETE"], permission="decisions:write", contract=V1, tags=("bans",))
 def unban(ip: str, principal: Principal, request: RequestInfo, body: dict | None = None) -> dict:
     """Lift a ban; a `reason` (body or query) is recorded in its history."""
+    from chalicelib.api.schemas.decisions import Unban  # noqa: PLC0415 - schemas load on first use
+
     c = get_container()
     reason = ((body or {}).get("reason") if isinstance(body, dict) else None) or _query(request, "reason") or ""
     Unban(reason=reason)  # validates the length
@@ -108,7 +119,7 @@ def unban(ip: str, principal: Principal, request: RequestInfo, body: dict | None
     methods=["POST"],
     permission="decisions:write",
     contract=V1,
-    body=BanExtend,
+    body=decision_schemas.BanExtend,
     tags=("bans",),
 )
 def extend_ban(ip: str, body: BanExtend, principal: Principal, request: RequestInfo) -> dict:

@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
 from chalicelib.api.common import actor_name
 from chalicelib.api.contracts import V1, Reply
 from chalicelib.api.routing import RequestInfo, route
-from chalicelib.api.schemas.events import ParserTest, PendingDecision, PendingQuery
+from chalicelib.api.schemas import models
 from chalicelib.api.views import ban_v1
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
 from chalicelib.decisions.pending import pending_view
-from chalicelib.events.parsers import ParseContext
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.events import ParserTest, PendingDecision, PendingQuery
 
 bp = Blueprint(__name__)
+event_schemas = models("events")
 
 
 # pending bans
-@route(bp, "/api/v1/pending-bans", permission="detection:read", contract=V1, query=PendingQuery, tags=("pending-bans",))
+@route(
+    bp,
+    "/api/v1/pending-bans",
+    permission="detection:read",
+    contract=V1,
+    query=event_schemas.PendingQuery,
+    tags=("pending-bans",),
+)
 def list_pending(query: PendingQuery) -> Reply:
     """Pending bans awaiting review (or already decided, with `status=decided|all`), newest first."""
     pending = get_container().pending_bans
@@ -52,7 +63,7 @@ def pending_for_ip(ip: str) -> Reply:
     methods=["POST"],
     permission="detection:write",
     contract=V1,
-    body=PendingDecision,
+    body=event_schemas.PendingDecision,
     tags=("pending-bans",),
 )
 def approve(id: str, body: PendingDecision, principal: Principal, request: RequestInfo) -> dict:
@@ -70,7 +81,7 @@ def approve(id: str, body: PendingDecision, principal: Principal, request: Reque
     methods=["POST"],
     permission="detection:write",
     contract=V1,
-    body=PendingDecision,
+    body=event_schemas.PendingDecision,
     tags=("pending-bans",),
 )
 def reject(id: str, body: PendingDecision, principal: Principal, request: RequestInfo) -> dict:
@@ -132,11 +143,13 @@ def parser_mitre() -> Reply:
     methods=["POST"],
     permission="events:read",
     contract=V1,
-    body=ParserTest,
+    body=event_schemas.ParserTest,
     tags=("parser",),
 )
 def parser_test(body: ParserTest) -> Reply:
     """Parse sample lines with a format and show what each becomes (nothing is stored)."""
+    from chalicelib.events.parsers import ParseContext  # noqa: PLC0415 - loaded on first use
+
     now = get_container().clock.now()
     parse = _parsers().get_parser(body.format)
     context = ParseContext(year=body.year or now.year)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
@@ -10,26 +11,36 @@ from chalicelib.api.common import utc
 from chalicelib.api.compat.detector import sensor_for
 from chalicelib.api.contracts import V1, Reply
 from chalicelib.api.routing import RequestInfo, route
-from chalicelib.api.schemas.events import EventQuery, IngestBatch, PeriodQuery, TimelineQuery, TrackQuery
+from chalicelib.api.schemas import models
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
 from chalicelib.core.errors import FieldProblem, InvalidInputError, NotFoundError, ValidationFailedError
 from chalicelib.decisions import addresses
-from chalicelib.events.batches import Batch
-from chalicelib.events.parsers import normalise_ip
-from chalicelib.events.queries import EventFilter
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.events import EventQuery, IngestBatch, PeriodQuery, TimelineQuery, TrackQuery
+    from chalicelib.events.queries import EventFilter
 
 bp = Blueprint(__name__)
+event_schemas = models("events")
 
 
 @route(
-    bp, "/api/v1/ingest", methods=["POST"], permission="events:ingest", contract=V1, body=IngestBatch, tags=("events",)
+    bp,
+    "/api/v1/ingest",
+    methods=["POST"],
+    permission="events:ingest",
+    contract=V1,
+    body=event_schemas.IngestBatch,
+    tags=("events",),
 )
 def ingest(body: IngestBatch, principal: Principal | None, request: RequestInfo) -> Reply:
     """A batch of raw log lines (with their `format`) or structured events from one sensor.
 
     Bad events are reported by index in `rejected` while the good ones are kept; a `batch_id` makes a retried
     batch a no-op that answers like the first time."""
+    from chalicelib.events.batches import Batch  # noqa: PLC0415 - loaded on first use
+
     sensor = sensor_for(principal, body.sensor)
     if not sensor:
         raise ValidationFailedError([FieldProblem("sensor", "Field required (or use a key bound to a sensor)")])
@@ -50,11 +61,15 @@ def ingest(body: IngestBatch, principal: Principal | None, request: RequestInfo)
 def _stored_ip(text: str) -> str:
     """An address as events are stored under it: IPv6 has many spellings (`2001:DB8::1`, leading zeros, IPv4-mapped),
     and the parsers store the canonical one, so a query must ask for that one too."""
+    from chalicelib.events.parsers import normalise_ip  # noqa: PLC0415 - loaded on first use
+
     addresses.ip_to_int(text)  # InvalidInputError for anything that is not one address
     return normalise_ip(text) or text
 
 
 def _filter(query: EventQuery) -> EventFilter:
+    from chalicelib.events.queries import EventFilter  # noqa: PLC0415 - loaded on first use
+
     now = get_container().clock.now()
     end = utc(query.end_time, end_of_day=True) or now
     start = utc(query.start_time) or end - timedelta(days=1)
@@ -71,14 +86,21 @@ def _filter(query: EventQuery) -> EventFilter:
     )
 
 
-@route(bp, "/api/v1/events", permission="events:read", contract=V1, query=EventQuery, tags=("events",))
+@route(bp, "/api/v1/events", permission="events:read", contract=V1, query=event_schemas.EventQuery, tags=("events",))
 def list_events(query: EventQuery) -> Reply:
     """Events, newest first (default: the last 24 hours), filtered as seed 000 documents."""
     items, total = get_container().event_queries.list(_filter(query), query.limit, query.offset)
     return Reply(items, meta={"total": total, "limit": query.limit, "offset": query.offset})
 
 
-@route(bp, "/api/v1/events/timeline", permission="events:read", contract=V1, query=TimelineQuery, tags=("events",))
+@route(
+    bp,
+    "/api/v1/events/timeline",
+    permission="events:read",
+    contract=V1,
+    query=event_schemas.TimelineQuery,
+    tags=("events",),
+)
 def timeline(query: TimelineQuery) -> Reply:
     """Events per minute, hour or day, split by log type and severity."""
     return Reply(
@@ -86,7 +108,14 @@ def timeline(query: TimelineQuery) -> Reply:
     )
 
 
-@route(bp, "/api/v1/events/hostnames", permission="events:read", contract=V1, query=PeriodQuery, tags=("events",))
+@route(
+    bp,
+    "/api/v1/events/hostnames",
+    permission="events:read",
+    contract=V1,
+    query=event_schemas.PeriodQuery,
+    tags=("events",),
+)
 def hostnames(query: PeriodQuery) -> Reply:
     """Target hostnames seen, with event counts."""
     found = get_container().event_queries.hostnames(days=query.days)
@@ -109,7 +138,14 @@ def overview() -> dict:
     return c.event_queries.overview(active_bans=len(c.decision_queries.in_force()), sensors=c.sensors.active_count())
 
 
-@route(bp, "/api/v1/stats/top-attackers", permission="events:read", contract=V1, query=PeriodQuery, tags=("stats",))
+@route(
+    bp,
+    "/api/v1/stats/top-attackers",
+    permission="events:read",
+    contract=V1,
+    query=event_schemas.PeriodQuery,
+    tags=("stats",),
+)
 def top_attackers(query: PeriodQuery) -> Reply:
     """The most active attacking addresses, with country and ban status."""
     c = get_container()
@@ -127,13 +163,27 @@ def top_attackers(query: PeriodQuery) -> Reply:
     return Reply(rows, meta={"days": query.days})
 
 
-@route(bp, "/api/v1/stats/top-targets", permission="events:read", contract=V1, query=PeriodQuery, tags=("stats",))
+@route(
+    bp,
+    "/api/v1/stats/top-targets",
+    permission="events:read",
+    contract=V1,
+    query=event_schemas.PeriodQuery,
+    tags=("stats",),
+)
 def top_targets(query: PeriodQuery) -> dict:
     """The most targeted hostnames, user names and sensors."""
     return get_container().event_queries.top_targets(query.days, query.limit)
 
 
-@route(bp, "/api/v1/stats/zone-traffic", permission="events:read", contract=V1, query=PeriodQuery, tags=("stats",))
+@route(
+    bp,
+    "/api/v1/stats/zone-traffic",
+    permission="events:read",
+    contract=V1,
+    query=event_schemas.PeriodQuery,
+    tags=("stats",),
+)
 def zone_traffic(query: PeriodQuery) -> Reply:
     """Traffic between Sophos XGS zones (from firewall logs), by source and destination zone."""
     return Reply(get_container().event_queries.zone_traffic(query.days), meta={"days": query.days})
@@ -152,7 +202,14 @@ def syslog_status() -> dict:
     }
 
 
-@route(bp, "/api/v1/alerts/critical", permission="events:read", contract=V1, query=PeriodQuery, tags=("status",))
+@route(
+    bp,
+    "/api/v1/alerts/critical",
+    permission="events:read",
+    contract=V1,
+    query=event_schemas.PeriodQuery,
+    tags=("status",),
+)
 def critical_alerts(query: PeriodQuery) -> Reply:
     """Alerts of high and critical severity (scenarios whose action is to alert, watched addresses)."""
     c = get_container()
@@ -163,7 +220,9 @@ def critical_alerts(query: PeriodQuery) -> Reply:
     return Reply(alerts[: query.limit * 10], meta={"total": len(alerts)})
 
 
-@route(bp, "/api/v1/track-ip", permission="events:read", contract=V1, query=TrackQuery, tags=("forensics",))
+@route(
+    bp, "/api/v1/track-ip", permission="events:read", contract=V1, query=event_schemas.TrackQuery, tags=("forensics",)
+)
 def track_ip(query: TrackQuery) -> dict:
     """Forensic search: an address's events, decisions, geography and timeline over `days`."""
     c = get_container()

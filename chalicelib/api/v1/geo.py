@@ -6,27 +6,31 @@ with the authorized list, so a country can leave the hostile zone without rewrit
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 
 from chalicelib.api.common import actor_name
 from chalicelib.api.contracts import V1, Reply
 from chalicelib.api.routing import route
-from chalicelib.api.schemas.geo import (
-    GeoRuleCreate,
-    GeoRulesQuery,
-    GeoRuleUpdate,
-    GeoZoneClassifyQuery,
-    GeoZoneConfigUpdate,
-    GeoZoneCountries,
-    GeoZoneCountriesQuery,
-)
+from chalicelib.api.schemas import models
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
-from chalicelib.intel.geoip import GeoInfo, is_public
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.geo import (
+        GeoRuleCreate,
+        GeoRulesQuery,
+        GeoRuleUpdate,
+        GeoZoneClassifyQuery,
+        GeoZoneConfigUpdate,
+        GeoZoneCountries,
+        GeoZoneCountriesQuery,
+    )
+    from chalicelib.intel.geoip import GeoInfo
 
 bp = Blueprint(__name__)
+geo_schemas = models("geo")
 
 GEO_FIELDS = ("country_code", "country_name", "city", "latitude", "longitude", "asn", "as_org", "network")
 
@@ -49,7 +53,7 @@ def geozone_config() -> dict:
     methods=["PUT"],
     permission="config:write",
     contract=V1,
-    body=GeoZoneConfigUpdate,
+    body=geo_schemas.GeoZoneConfigUpdate,
     tags=("geozone",),
 )
 def update_geozone_config(body: GeoZoneConfigUpdate, principal: Principal) -> dict:
@@ -63,7 +67,7 @@ def update_geozone_config(body: GeoZoneConfigUpdate, principal: Principal) -> di
     "/api/v1/geozone/classify",
     permission="config:read",
     contract=V1,
-    query=GeoZoneClassifyQuery,
+    query=geo_schemas.GeoZoneClassifyQuery,
     tags=("geozone",),
 )
 def classify(query: GeoZoneClassifyQuery) -> dict:
@@ -80,7 +84,7 @@ def classify(query: GeoZoneClassifyQuery) -> dict:
     "/api/v1/geozone/countries",
     permission="config:read",
     contract=V1,
-    query=GeoZoneCountriesQuery,
+    query=geo_schemas.GeoZoneCountriesQuery,
     tags=("geozone",),
 )
 def geozone_countries(query: GeoZoneCountriesQuery) -> Reply:
@@ -105,7 +109,7 @@ def _remove(zone: str, body: GeoZoneCountries, principal: Principal) -> dict:
     methods=["POST"],
     permission="config:write",
     contract=V1,
-    body=GeoZoneCountries,
+    body=geo_schemas.GeoZoneCountries,
     tags=("geozone",),
 )
 def authorize_countries(body: GeoZoneCountries, principal: Principal) -> dict:
@@ -119,7 +123,7 @@ def authorize_countries(body: GeoZoneCountries, principal: Principal) -> dict:
     methods=["DELETE"],
     permission="config:write",
     contract=V1,
-    body=GeoZoneCountries,
+    body=geo_schemas.GeoZoneCountries,
     tags=("geozone",),
 )
 def unauthorize_countries(body: GeoZoneCountries, principal: Principal) -> dict:
@@ -133,7 +137,7 @@ def unauthorize_countries(body: GeoZoneCountries, principal: Principal) -> dict:
     methods=["POST"],
     permission="config:write",
     contract=V1,
-    body=GeoZoneCountries,
+    body=geo_schemas.GeoZoneCountries,
     tags=("geozone",),
 )
 def declare_hostile(body: GeoZoneCountries, principal: Principal) -> dict:
@@ -147,7 +151,7 @@ def declare_hostile(body: GeoZoneCountries, principal: Principal) -> dict:
     methods=["DELETE"],
     permission="config:write",
     contract=V1,
-    body=GeoZoneCountries,
+    body=geo_schemas.GeoZoneCountries,
     tags=("geozone",),
 )
 def undeclare_hostile(body: GeoZoneCountries, principal: Principal) -> dict:
@@ -157,7 +161,12 @@ def undeclare_hostile(body: GeoZoneCountries, principal: Principal) -> dict:
 
 # geoblocking
 @route(
-    bp, "/api/v1/geoblocking/rules", permission="config:read", contract=V1, query=GeoRulesQuery, tags=("geoblocking",)
+    bp,
+    "/api/v1/geoblocking/rules",
+    permission="config:read",
+    contract=V1,
+    query=geo_schemas.GeoRulesQuery,
+    tags=("geoblocking",),
 )
 def list_rules(query: GeoRulesQuery) -> Reply:
     """Geoblocking rules, oldest first; filter by type, action, enabled."""
@@ -180,7 +189,7 @@ def list_rules(query: GeoRulesQuery) -> Reply:
     methods=["POST"],
     permission="config:write",
     contract=V1,
-    body=GeoRuleCreate,
+    body=geo_schemas.GeoRuleCreate,
     status=201,
     tags=("geoblocking",),
 )
@@ -198,7 +207,7 @@ def create_rule(body: GeoRuleCreate, principal: Principal) -> dict:
     methods=["PUT"],
     permission="config:write",
     contract=V1,
-    body=GeoRuleUpdate,
+    body=geo_schemas.GeoRuleUpdate,
     tags=("geoblocking",),
 )
 def update_rule(id: str, body: GeoRuleUpdate) -> dict:
@@ -229,6 +238,8 @@ def geoblocking_stats() -> dict:
 @route(bp, "/api/v1/geoblocking/check/{ip}", permission="detection:read", contract=V1, tags=("geoblocking",))
 def check_ip(ip: str) -> dict:
     """Where an address is and which rule would apply to it at ingest (`action`: block, watch or allow)."""
+    from chalicelib.intel.geoip import is_public  # noqa: PLC0415 - loaded on first use
+
     c = get_container()
     geo = c.geoip.lookup(ip)
     match = c.geoblocking.check(geo)
@@ -245,6 +256,8 @@ def check_ip(ip: str) -> dict:
 @route(bp, "/api/v1/geoblocking/lookup/{ip}", permission="intel:read", contract=V1, tags=("geoblocking",))
 def lookup_ip(ip: str) -> dict:
     """GeoIP only: country, city, coordinates, autonomous system and the network the answer holds for."""
+    from chalicelib.intel.geoip import is_public  # noqa: PLC0415 - loaded on first use
+
     geo = get_container().geoip.lookup(ip)
     return {"ip": ip, "found": geo is not None, "reserved": not is_public(ip), **geo_v1(geo)}
 

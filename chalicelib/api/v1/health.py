@@ -3,20 +3,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.api.contracts import V1, Reply
 from chalicelib.api.routing import PUBLIC, RequestInfo, route
-from chalicelib.api.schemas.health import HealthV1
+from chalicelib.api.schemas import models
 from chalicelib.core.clock import iso
 from chalicelib.core.deps import get_container
-from chalicelib.ops.health import HealthReport, assess
+
+if TYPE_CHECKING:
+    from chalicelib.ops.health import HealthReport
 
 bp = Blueprint(__name__)
+health_schemas = models("health")
 
 
 def current_report() -> HealthReport:
     """Probe the dependencies through the container's wiring."""
+    from chalicelib.ops.health import assess  # noqa: PLC0415 - loaded on first use
+
     c = get_container()
     checks = c.probes.run_all()
     # Sensors are counted from DynamoDB: when it does not answer, the report says so instead of failing (500).
@@ -30,7 +37,7 @@ def current_report() -> HealthReport:
     )
 
 
-@route(bp, "/api/v1/health", permission=PUBLIC, contract=V1, response=HealthV1, tags=("health",))
+@route(bp, "/api/v1/health", permission=PUBLIC, contract=V1, response=health_schemas.HealthV1, tags=("health",))
 def health(request: RequestInfo) -> Reply:
     """Platform health: 200 when every dependency answers, 503 otherwise."""
     report = current_report()

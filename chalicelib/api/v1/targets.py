@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.api.common import actor_name
 from chalicelib.api.contracts import V1, Reply
 from chalicelib.api.routing import route
-from chalicelib.api.schemas.distribution import SyncRequest, TargetCreate, TargetUpdate
+from chalicelib.api.schemas import models
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
 from chalicelib.core.errors import VigilError
 
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.distribution import SyncRequest, TargetCreate, TargetUpdate
+
 bp = Blueprint(__name__)
+distribution_schemas = models("distribution")
 
 
 def _view(target_id: str) -> dict:
@@ -50,7 +56,7 @@ def list_targets() -> Reply:
     methods=["POST"],
     permission="targets:write",
     contract=V1,
-    body=TargetCreate,
+    body=distribution_schemas.TargetCreate,
     status=201,
     tags=("targets",),
 )
@@ -81,7 +87,7 @@ def get_target(id: str) -> dict:
     methods=["PUT"],
     permission="targets:write",
     contract=V1,
-    body=TargetUpdate,
+    body=distribution_schemas.TargetUpdate,
     tags=("targets",),
 )
 def update_target(id: str, body: TargetUpdate) -> dict:
@@ -125,7 +131,7 @@ def test_target(id: str) -> dict:
     methods=["POST"],
     permission="targets:write",
     contract=V1,
-    body=SyncRequest,
+    body=distribution_schemas.SyncRequest,
     status=202,
     tags=("bans",),
 )

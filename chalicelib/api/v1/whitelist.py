@@ -2,30 +2,41 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from chalicelib.api.common import actor_name
 from chalicelib.api.contracts import V1, Reply
 from chalicelib.api.routing import route
-from chalicelib.api.schemas.decisions import (
-    SystemWhitelistEntry,
-    SystemWhitelistUpdate,
-    WhitelistCreate,
-    WhitelistQuery,
-    WhitelistUpdate,
-)
+from chalicelib.api.schemas import models
 from chalicelib.api.v1.bans import may_force
 from chalicelib.api.views import ban_v1, system_whitelist_v1, whitelist_v1
 from chalicelib.auth.principal import Principal
 from chalicelib.core.deps import get_container
 from chalicelib.decisions import addresses, ttl
-from chalicelib.decisions.model import SYSTEM
-from chalicelib.decisions.whitelist import network_of
+
+if TYPE_CHECKING:
+    from chalicelib.api.schemas.decisions import (
+        SystemWhitelistEntry,
+        SystemWhitelistUpdate,
+        WhitelistCreate,
+        WhitelistQuery,
+        WhitelistUpdate,
+    )
 
 bp = Blueprint(__name__)
+decision_schemas = models("decisions")
 
 
-@route(bp, "/api/v1/whitelist", permission="decisions:read", contract=V1, query=WhitelistQuery, tags=("whitelist",))
+@route(
+    bp,
+    "/api/v1/whitelist",
+    permission="decisions:read",
+    contract=V1,
+    query=decision_schemas.WhitelistQuery,
+    tags=("whitelist",),
+)
 def list_whitelist(query: WhitelistQuery) -> Reply:
     """Whitelist entries in force; filter by type, tag, or an IP an entry covers."""
     c = get_container()
@@ -51,12 +62,14 @@ def list_whitelist(query: WhitelistQuery) -> Reply:
     methods=["POST"],
     permission="decisions:write",
     contract=V1,
-    body=WhitelistCreate,
+    body=decision_schemas.WhitelistCreate,
     status=201,
     tags=("whitelist",),
 )
 def add_to_whitelist(body: WhitelistCreate, principal: Principal) -> dict:
     """Whitelist an address or CIDR. A hard entry lifts the bans wholly inside it and lists those it overlaps."""
+    from chalicelib.decisions.whitelist import network_of  # noqa: PLC0415 - loaded on first use
+
     c = get_container()
     entry, lifted, kept = c.whitelist.add(
         network_of(body.ip, body.cidr_mask),
@@ -95,7 +108,7 @@ def check_ip(ip: str) -> dict:
     methods=["PUT"],
     permission="decisions:write",
     contract=V1,
-    body=WhitelistUpdate,
+    body=decision_schemas.WhitelistUpdate,
     tags=("whitelist",),
 )
 def update_whitelist(ip: str, body: WhitelistUpdate, principal: Principal) -> dict:
@@ -120,6 +133,8 @@ def remove_from_whitelist(ip: str, principal: Principal) -> dict:
 @route(bp, "/api/v1/config/system-whitelist", permission="config:read", contract=V1, tags=("config",))
 def system_whitelist() -> Reply:
     """The platform's own protected addresses (never banned)."""
+    from chalicelib.decisions.model import SYSTEM  # noqa: PLC0415 - loaded on first use
+
     entries = [system_whitelist_v1(e) for e in get_container().whitelist.entries(SYSTEM)]
     return Reply(entries, meta={"total": len(entries)})
 
@@ -130,12 +145,14 @@ def system_whitelist() -> Reply:
     methods=["POST"],
     permission="config:write",
     contract=V1,
-    body=SystemWhitelistEntry,
+    body=decision_schemas.SystemWhitelistEntry,
     status=201,
     tags=("config",),
 )
 def add_system_whitelist(body: SystemWhitelistEntry, principal: Principal) -> dict:
     """Protect another platform address."""
+    from chalicelib.decisions.whitelist import network_of  # noqa: PLC0415 - loaded on first use
+
     entry = get_container().whitelist.add_system(
         network_of(body.ip, body.cidr_mask), reason=body.reason, actor=actor_name(principal)
     )
@@ -148,7 +165,7 @@ def add_system_whitelist(body: SystemWhitelistEntry, principal: Principal) -> di
     methods=["PUT"],
     permission="config:write",
     contract=V1,
-    body=SystemWhitelistUpdate,
+    body=decision_schemas.SystemWhitelistUpdate,
     tags=("config",),
 )
 def update_system_whitelist(id: str, body: SystemWhitelistUpdate, principal: Principal) -> dict:
