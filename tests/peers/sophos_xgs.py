@@ -21,10 +21,11 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.peers.loopback import QuietServer, serve, shut
 from tests.peers.tls import Certificates
 
 OK = ("200", "Configuration applied successfully.")
@@ -86,13 +87,7 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Quiet: a client that timed out and hung up is one of the cases under test."""
-
+class _Server(QuietServer):
     allow_reuse_address = True
     peer: SophosXgsPeer
 
@@ -120,19 +115,16 @@ class SophosXgsPeer:
     # --- lifecycle -----------------------------------------------------------------------------------------
 
     def start(self) -> SophosXgsPeer:
-        server = _Server(("127.0.0.1", self.port), _Handler)
-        server.socket = self.certificates.server_context().wrap_socket(server.socket, server_side=True)
-        server.peer = self
+        server = serve(
+            _Server, _Handler, name="sophos-xgs-peer", port=self.port, certificates=self.certificates, peer=self
+        )
         self.port = server.server_address[1]
         self._server = server
-        threading.Thread(target=server.serve_forever, name="sophos-xgs-peer", daemon=True).start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        shut(self._server)
+        self._server = None
 
     def __enter__(self) -> SophosXgsPeer:
         return self.start()

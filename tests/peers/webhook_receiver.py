@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from tests.peers.loopback import QuietServer, serve, shut
 from tests.peers.tls import Certificates
 
 
@@ -51,13 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Quiet: a client that timed out and hung up is one of the cases under test."""
-
+class _Server(QuietServer):
     receiver: WebhookReceiver
 
 
@@ -80,19 +74,13 @@ class WebhookReceiver:
             return False
 
     def start(self) -> WebhookReceiver:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        if self.certificates is not None:
-            server.socket = self.certificates.server_context().wrap_socket(server.socket, server_side=True)
-        server.receiver = self
+        server = serve(_Server, _Handler, name="webhook-receiver", certificates=self.certificates, receiver=self)
         self._server = server
-        threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True).start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        shut(self._server)
+        self._server = None
 
     def __enter__(self) -> WebhookReceiver:
         return self.start()
