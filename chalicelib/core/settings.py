@@ -89,10 +89,10 @@ class Settings(BaseSettings):
     sensor_active_seconds: int = Field(900, gt=0)
     pending_review_days: int = Field(7, gt=0, le=365)
 
-    # Detection (chalicelib/detection/window_store.py): how many items one window bucket is spread over (every
-    # container must agree), how many ADD clauses one UpdateItem carries (DynamoDB: 250 fit its 4 KB; the local
-    # emulator, moto, parses expressions recursively and needs fewer, or a deeper stack), and how far the minute
-    # sweep looks back for the keys that ingest counted.
+    # Detection (chalicelib/detection/window_store.py): how many items the scheduled scenarios' touched keys are
+    # spread over (a bucket's own counts spill by size, see events/counter_items.py), how many ADD clauses one
+    # UpdateItem carries (DynamoDB: 250 fit its 4 KB; the local emulator, moto, parses expressions recursively
+    # and needs fewer, or a deeper stack), and how far the minute sweep looks back for the keys ingest counted.
     detection_shards: int = Field(4, ge=1, le=64)
     detection_update_clauses: int = Field(250, ge=10, le=250)
     detection_sweep_lookback_minutes: int = Field(3, ge=1, le=60)

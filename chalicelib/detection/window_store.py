@@ -2,22 +2,28 @@
 
 Layout, in the counters table (every item has a `ttl`):
 
-- `DW#<bucket seconds>#<bucket index>#<shard>` / `W`: one item per bucket of a *family* (the scenarios whose
-  windows have the same bucket length: every 10-minute window shares 60-second buckets) and per shard. Each
-  (scenario, key) is one top-level attribute: `n|<scenario>|<key>` a Number (events), `d|<scenario>|<key>` a
-  String Set (distinct values). DynamoDB's `ADD` works on top-level Numbers and Sets only, hence the flat names.
-  Keys are spread over `shards` items by a stable hash (crc32), so one bucket item holds 1/shards of the keys.
+- `DW#<bucket seconds>#<bucket index>` / `W`: one logical item per bucket of a *family* (the scenarios whose
+  windows have the same bucket length: every 10-minute window shares 60-second buckets), kept by
+  `events/counter_items.CounterItems`: one DynamoDB item until it nears 400 KB, then spilled by hash to
+  `W~<level>.<index>` parts. Each (scenario, key) is one top-level attribute: `n|<scenario>|<key>` a Number
+  (events), `d|<scenario>|<key>` a String Set (distinct values). DynamoDB's `ADD` works on top-level Numbers
+  and Sets only, hence the flat names.
 - `DT#<minute>#<writer>` / `T`: the keys of scheduled scenarios counted during that minute (one String Set per
-  scenario), written by each container to its own `writer` shard; `sweep` reads them.
+  scenario), written by each container to its own `writer` shard (one of `shards`); `sweep` reads them.
 - `DC#<scenario>#<key>` / `C`: a claim: the key triggered and is quiet until `until` (conditional put).
 
-Requests per batch: one `UpdateItem` per (family, bucket, shard) the batch touches, each carrying up to 250
-`ADD` clauses (an UpdateExpression stays under 4 KB and DynamoDB's 300-operator cap) and returning the new
-values (`UPDATED_NEW`); then, for ingest scenarios, `BatchGetItem`s of the window's other buckets with a
-projection of the batch's keys only (up to 100 items and a 4 KB projection each); one `UpdateItem` of this
-container's touched item when scheduled scenarios counted; one conditional `PutItem` per trigger. For 1,000
-failures from 500 addresses and the shipped scenarios that is about twenty requests (see
-`tests/service/detection/test_window_store.py`), whatever the number of addresses.
+The earlier layout kept a bucket in `DW#<bucket seconds>#<bucket index>#<shard>`, four hash shards whatever
+its size (four updates per bucket and batch); those items are not read any more and expire with their TTL (at
+most a day of `auth-low-and-slow` counts is forgotten at the switch).
+
+Requests per batch: one `UpdateItem` per (family, bucket) the batch touches while its item is not full (more
+for a big bucket: one per part and chunk), each carrying up to 250 `ADD` clauses (an UpdateExpression stays
+under 4 KB and DynamoDB's 300-operator cap) and returning the new values (`UPDATED_NEW`); then, for ingest
+scenarios, `BatchGetItem`s of the window's other buckets with a projection of the batch's keys only (up to 100
+items and a 4 KB projection each); one `UpdateItem` of this container's touched item when scheduled scenarios
+counted; one conditional `PutItem` per trigger. For 1,000 failures from 500 addresses and the shipped scenarios
+that is about fifteen requests (see `tests/service/detection/test_window_store.py`), whatever the number of
+addresses.
 
 Approximations (see `windows.py` for the bucket bound): a batch's events are evaluated at the last event of
 each bucket they fall in; `first_seen` is the start of the oldest bucket with a count; for distinct
@@ -28,8 +34,6 @@ new distinct values per key and batch are written (enough to reach it), which bo
 from __future__ import annotations
 
 import random
-import time
-import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,8 +41,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.core.clock import Clock, epoch
-from chalicelib.core.dynamo import DynamoTable, deserialize, serialize
-from chalicelib.core.errors import ConflictError, DependencyError
+from chalicelib.core.dynamo import DynamoTable, serialize
+from chalicelib.core.errors import ConflictError
 from chalicelib.detection.windows import (
     BUCKETS,
     SAMPLE_SIZE,
@@ -51,17 +55,14 @@ from chalicelib.detection.windows import (
     parse_key_text,
     window_buckets,
 )
+from chalicelib.events.counter_items import MAX_CLAUSES, CounterItems, ItemKey
 from chalicelib.events.model import Event
 
-MAX_CLAUSES = 250  # ADD clauses per UpdateItem
-MAX_EXPRESSION = 3800  # characters of an UpdateExpression or ProjectionExpression (DynamoDB allows 4 KB)
-MAX_GET = 100  # items per BatchGetItem
-MAX_NAMES = 600  # attribute names per ProjectionExpression ("#p599," is six characters: 3.6 KB)
 TTL_MARGIN = 3600
 TOUCHED_TTL = 3600
 DEFAULT_SHARDS = 4
 
-ItemId = tuple[int, int, int]  # (bucket seconds, bucket index, shard)
+ItemId = tuple[int, int]  # (bucket seconds, bucket index)
 
 
 @dataclass
@@ -71,7 +72,6 @@ class _Eval:
     spec: WindowSpec
     key: Key
     name: str  # its attribute name
-    shard: int
     points: list[tuple[int, float]]  # (bucket index, the key's last event time in it), in time order
     events: Sequence[Event]
 
@@ -86,7 +86,8 @@ class _Plan:
 
 
 class DynamoWindows:
-    """Bucketed windows in the counters table, shared by containers; `shards` must be the same everywhere."""
+    """Bucketed windows in the counters table, shared by containers; `shards` (the touched-keys items a sweep
+    reads) must be the same everywhere."""
 
     def __init__(
         self,
@@ -102,9 +103,9 @@ class DynamoWindows:
         looks back for touched keys (more than the schedule's period, so a late or missed tick loses nothing);
         `max_clauses`: ADD clauses per UpdateItem (settings `detection_*`)."""
         self._table = table
+        self._counters = CounterItems(table, max_clauses=max_clauses)
         self._clock = clock
         self._shards = shards
-        self._max_clauses = min(max_clauses, MAX_CLAUSES)
         self._writer = random.randrange(shards) if writer is None else writer  # noqa: S311 - spreading, not secrecy
         self._lookback = lookback_minutes
         self._held: dict[tuple[str, Key], datetime] = {}  # claims this container made or was refused
@@ -133,7 +134,6 @@ class DynamoWindows:
             family = spec.bucket_seconds
             for key, events in counted.events.items():
                 text = key_text(key)
-                shard = self.shard(text)
                 name = ("n|" if spec.distinct is None else "d|") + spec.name + "|" + text
                 buckets: dict[int, list[Event]] = {}
                 for event in events:
@@ -143,14 +143,14 @@ class DynamoWindows:
                     value = self._value(spec, found)
                     if value is None:
                         continue
-                    plan.updates[(family, index, shard)][name] = value
+                    plan.updates[(family, index)][name] = value
                     points.append((index, max(e.time for e in found).timestamp()))
                 if not points:
                     continue
                 if spec.scheduled:
                     plan.touched[spec.name].add(text)
                 elif not self._is_held(spec.name, key, points[-1][1]):
-                    plan.evaluations.append(_Eval(spec, key, name, shard, points, events))
+                    plan.evaluations.append(_Eval(spec, key, name, points, events))
         return plan
 
     @staticmethod
@@ -167,29 +167,12 @@ class DynamoWindows:
         return values or None
 
     def _apply(self, updates: dict[ItemId, dict[str, Any]]) -> dict[ItemId, dict[str, Any]]:
-        """One UpdateItem per item and chunk; the new values of what was added."""
-        known: dict[ItemId, dict[str, Any]] = {}
-        for item_id, attributes in updates.items():
-            family, index, _ = item_id
-            ttl = (index + 1 + BUCKETS) * family + TTL_MARGIN  # the bucket's end, plus the longest window
-            for chunk in _chunks(list(attributes.items()), self._max_clauses):
-                names = {"#t": "ttl"}
-                values: dict[str, Any] = {":t": ttl}
-                clauses = []
-                for number, (name, value) in enumerate(chunk):
-                    names[f"#a{number}"] = name
-                    values[f":v{number}"] = value
-                    clauses.append(f"#a{number} :v{number}")
-                answer = self._table.client.update_item(
-                    TableName=self._table.name,
-                    Key=serialize({"pk": _bucket_pk(item_id), "sk": "W"}),
-                    UpdateExpression="SET #t = :t ADD " + ", ".join(clauses),
-                    ExpressionAttributeNames=names,
-                    ExpressionAttributeValues=serialize(values),
-                    ReturnValues="UPDATED_NEW",
-                )
-                known.setdefault(item_id, {}).update(deserialize(answer.get("Attributes", {})))
-        return known
+        """Add the batch to its buckets; the new totals of what was added."""
+        ttls = {}
+        for family, index in updates:
+            ttls[_bucket_key((family, index))] = (index + 1 + BUCKETS) * family + TTL_MARGIN  # + the longest window
+        totals, _ = self._counters.add({_bucket_key(i): values for i, values in updates.items()}, ttls)
+        return {_item_id(key): values for key, values in totals.items()}
 
     def _touch(self, touched: dict[str, set[str]]) -> None:
         """Record the scheduled scenarios' keys counted this minute, in this container's touched item."""
@@ -213,43 +196,16 @@ class DynamoWindows:
 
     def _read(self, evaluations: Iterable[_Eval], known: dict[ItemId, dict[str, Any]]) -> dict[ItemId, dict[str, Any]]:
         """The window buckets' values for every key to evaluate: from the updates when they hold it, else read."""
-        wanted: dict[ItemId, set[str]] = defaultdict(set)
+        wanted: dict[ItemKey, set[str]] = defaultdict(set)
         for item in evaluations:
             family = item.spec.bucket_seconds
             for index in _indexes(item.points, item.spec.window_seconds):
-                item_id = (family, index, item.shard)
-                if item.name not in known.get(item_id, {}):
-                    wanted[item_id].add(item.name)
+                if item.name not in known.get((family, index), {}):
+                    wanted[_bucket_key((family, index))].add(item.name)
         values = {item_id: dict(found) for item_id, found in known.items()}
-        for item_id, found in self._batch_get(wanted).items():
-            values.setdefault(item_id, {}).update(found)
+        for key, found in self._counters.values(wanted).items():
+            values.setdefault(_item_id(key), {}).update(found)
         return values
-
-    def _batch_get(self, wanted: dict[ItemId, set[str]]) -> dict[ItemId, dict[str, Any]]:
-        """BatchGetItem with projections: items grouped by shard, whose keys' attributes they hold."""
-        found: dict[ItemId, dict[str, Any]] = {}
-        for items, names in _requests(wanted):
-            placeholders = {f"#p{number}": name for number, name in enumerate(sorted(names))}
-            pending: dict[str, Any] = {
-                self._table.name: {
-                    "Keys": [serialize({"pk": _bucket_pk(item_id), "sk": "W"}) for item_id in items],
-                    "ProjectionExpression": ",".join(["#k", *placeholders]),
-                    "ExpressionAttributeNames": {"#k": "pk", **placeholders},
-                    "ConsistentRead": True,  # another container's add of a moment ago must count
-                }
-            }
-            for attempt in range(8):
-                answer = self._table.client.batch_get_item(RequestItems=pending)
-                for raw in answer.get("Responses", {}).get(self._table.name, []):
-                    item = deserialize(raw)
-                    found[_item_id(item.pop("pk"))] = item
-                pending = answer.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 1.0))  # DynamoDB throttled: back off as it asks
-            else:
-                raise DependencyError(f"DynamoDB left window buckets unread in {self._table.name}")
-        return found
 
     def _evaluate(self, item: _Eval, values: dict[ItemId, dict[str, Any]]) -> Reached | None:
         spec = item.spec
@@ -257,7 +213,7 @@ class DynamoWindows:
         for index, at in item.points:
             count, distinct, oldest = 0, set[str](), None
             for bucket in window_buckets(at, spec.window_seconds):
-                value = values.get((family, bucket, item.shard), {}).get(item.name)
+                value = values.get((family, bucket), {}).get(item.name)
                 if not value:
                     continue
                 oldest = bucket if oldest is None else oldest
@@ -301,7 +257,7 @@ class DynamoWindows:
                     continue
                 name = ("n|" if spec.distinct is None else "d|") + spec.name + "|" + text
                 index = bucket_index(at, spec.bucket_seconds)
-                evaluations.append(_Eval(spec, key, name, self.shard(text), [(index, at)], ()))
+                evaluations.append(_Eval(spec, key, name, [(index, at)], ()))
         if not evaluations:
             return []
         values = self._read(evaluations, {})
@@ -316,7 +272,7 @@ class DynamoWindows:
         spec = item.spec
         count, distinct, oldest = 0, set[str](), None
         for bucket in window_buckets(now.timestamp(), spec.window_seconds):
-            value = values.get((spec.bucket_seconds, bucket, item.shard), {}).get(item.name)
+            value = values.get((spec.bucket_seconds, bucket), {}).get(item.name)
             if not value:
                 continue
             oldest = bucket if oldest is None else oldest
@@ -368,19 +324,15 @@ class DynamoWindows:
         del self._held[(scenario, key)]
         return False
 
-    def shard(self, text: str) -> int:
-        """The shard of a key (stable across processes, unlike `hash`)."""
-        return zlib.crc32(text.encode("utf-8")) % self._shards
+
+def _bucket_key(item_id: ItemId) -> ItemKey:
+    family, index = item_id
+    return f"DW#{family}#{index}", "W"
 
 
-def _bucket_pk(item_id: ItemId) -> str:
-    family, index, shard = item_id
-    return f"DW#{family}#{index}#{shard}"
-
-
-def _item_id(pk: str) -> ItemId:
-    _, family, index, shard = pk.split("#")
-    return int(family), int(index), int(shard)
+def _item_id(key: ItemKey) -> ItemId:
+    _, family, index = key[0].split("#")
+    return int(family), int(index)
 
 
 def _indexes(points: list[tuple[int, float]], window_seconds: int) -> set[int]:
@@ -389,47 +341,3 @@ def _indexes(points: list[tuple[int, float]], window_seconds: int) -> set[int]:
     for _, at in points:
         found.update(window_buckets(at, window_seconds))
     return found
-
-
-def _chunks(clauses: list[tuple[str, Any]], most: int) -> Iterable[list[tuple[str, Any]]]:
-    """Slices of at most `most` clauses whose expression stays under MAX_EXPRESSION characters."""
-    chunk: list[tuple[str, Any]] = []
-    size = len("SET #t = :t ADD ")
-    for clause in clauses:
-        cost = 2 * len(str(len(chunk))) + 8  # "#aN :vN, "
-        if chunk and (len(chunk) >= most or size + cost > MAX_EXPRESSION):
-            yield chunk
-            chunk, size = [], len("SET #t = :t ADD ")
-        chunk.append(clause)
-        size += cost
-    if chunk:
-        yield chunk
-
-
-def _requests(wanted: dict[ItemId, set[str]]) -> Iterable[tuple[list[ItemId], set[str]]]:
-    """BatchGetItem requests: items sorted by shard (a shard's items want the same names), merged while the
-    item count and the projection allow; an item wanting more names than one projection holds is read in parts."""
-    items: list[ItemId] = []
-    names: set[str] = set()
-    for item_id in sorted(wanted, key=lambda i: (i[2], i[0], i[1])):
-        need = wanted[item_id]
-        if len(need) > MAX_NAMES:
-            if items:
-                yield items, names
-                items, names = [], set()
-            for part in _split(sorted(need), MAX_NAMES):
-                yield [item_id], set(part)
-            continue
-        union = names | need
-        if items and (len(items) >= MAX_GET or len(union) > MAX_NAMES):
-            yield items, names
-            items, union = [], set(need)
-        items.append(item_id)
-        names = union
-    if items:
-        yield items, names
-
-
-def _split(names: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(names), size):
-        yield names[start : start + size]

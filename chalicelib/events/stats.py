@@ -1,23 +1,25 @@
 """Statistics kept at ingest, so that no statistics route ever scans the events table.
 
-One batch adds its counts with a handful of atomic `ADD` updates on the counters table (120-day TTL):
+One batch adds its counts with a few atomic `ADD` updates on the counters table (120-day TTL), to logical
+items kept by `counter_items.CounterItems` (one DynamoDB item until it nears 400 KB, then spilled by hash):
 
-    ST#H#<hour>  total       n, k:<kind>, lt:<log type>, sv:<severity>, s:<sensor>, h:<host>, z:<src>><dst>, c:<country>
-                             and per minute m:<MM>:failed_logins, m:<MM>:as:<sensor> (windows that end now)
-    ST#D#<day>   total       the same but the minutes, per day
-    ST#D#<day>   ip#<0-7>    one attribute per attacking address: its count that day (eight shards keep items small),
-                             and `#f:<address>`: its failed logins that day
-    ST#D#<day>   user#<0-3>  one attribute per targeted user name (failed logins)
-    ST#D#<day>   vm#<id>     i:<address> and u:<user> counts for one sensor (seed 002's per-VM attacks)
+    ST#H#<hour>  total      n, k:<kind>, lt:<log type>, sv:<severity>, s:<sensor>, h:<host>, z:<src>><dst>, c:<country>
+                            and per minute m:<MM>:failed_logins, m:<MM>:as:<sensor> (windows that end now)
+    ST#D#<day>   total      the same but the minutes, per day
+    ST#D#<day>   who        one attribute per attacking address: its count that day; `#f:<address>`: its failed
+                            logins that day; `u:<user name>`: the failed logins per targeted user name
+    ST#D#<day>   vm#<id>    i:<address> and u:<user> counts for one sensor (seed 002's per-VM attacks)
 
-Counters are top-level attributes because DynamoDB's `ADD` works on top-level attributes only; an update
-expression stays under DynamoDB's 4 KB limit by chunks of 100 attributes. Reading a week costs one or two
-`BatchGetItem` calls.
+So a batch costs four updates (more when it spans an hour or a day, or once a day's `who` has spilled: one per
+part it touches, and one read of the full parts above), however many addresses it has; reading a week costs
+one or two `BatchGetItem` calls per level of parts.
+
+The earlier layout (`ip#<0-7>` and `user#<0-3>` hash shards, eight and four updates per batch, whose full shard
+dropped its counts) is not read any more: statistics counted before the switch are not migrated.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,16 +28,14 @@ from typing import Any
 
 from chalicelib.core.clock import epoch
 from chalicelib.core.dynamo import DynamoTable
-from chalicelib.core.errors import ItemTooLargeError
-from chalicelib.core.observability import get_logger
+from chalicelib.events.counter_items import CounterItems, ItemKey
 
-IP_SHARDS = 8
-USER_SHARDS = 4
-CHUNK = 100
 RETENTION = timedelta(days=120)
 FAILED_LOGIN_KINDS = frozenset({"auth_failure", "invalid_user"})
 BENIGN_KINDS = frozenset({"auth_success", "firewall_allow"})
-FAILED = "#f:"  # on the ip# items, before an address: its failed logins (`#` starts no address)
+FAILED = "#f:"  # on the `who` items, before an address: its failed logins (`#` starts no address)
+USER = "u:"  # on the `who` items, before a user name: its failed logins (`:` is in no IPv4 address, and no
+# IPv6 address starts with `u`)
 
 
 def is_attack(event: dict[str, Any]) -> bool:
@@ -52,10 +52,6 @@ def is_attack(event: dict[str, Any]) -> bool:
 def is_failed_login(event: dict[str, Any]) -> bool:
     """A failed login, counted once (sshd's pam_unix line repeats the `Failed password` line)."""
     return event["kind"] in FAILED_LOGIN_KINDS and (event.get("fields") or {}).get("source") != "pam"
-
-
-def _shard(text: str, shards: int) -> int:
-    return zlib.crc32(text.encode()) % shards
 
 
 def _day(when: datetime) -> str:
@@ -78,80 +74,44 @@ class Totals:
 
 class StatsStore:
     def __init__(self, table: DynamoTable) -> None:
-        self._t = table
+        self._counters = CounterItems(table)
 
     # writing
     def record(self, events: Sequence[dict[str, Any]], sensor: str | None) -> tuple[dict[str, int], int]:
         """Add one batch; returns each attacking address's count for the day after this batch, and the number
         of requests made."""
-        totals_h: dict[str, Counter[str]] = {}
-        totals_d: dict[str, Counter[str]] = {}
-        ips: dict[tuple[str, int], Counter[str]] = {}
-        users: dict[tuple[str, int], Counter[str]] = {}
-        per_vm: dict[str, Counter[str]] = {}
+        adds: dict[ItemKey, Counter[str]] = {}
+        ttls: dict[ItemKey, int] = {}
+
+        def counts(pk: str, sk: str, expires: int) -> Counter[str]:
+            ttls[(pk, sk)] = expires
+            return adds.setdefault((pk, sk), Counter())
+
         for event in events:
             when: datetime = event["time"]
             hour, day = _hour(when), _day(when)
             names = _total_names(event)
-            totals_h.setdefault(hour, Counter()).update(names + _minute_names(event, when))
-            totals_d.setdefault(day, Counter()).update(names)
+            counts(f"ST#H#{hour}", "total", _expiry_hour(hour)).update(names + _minute_names(event, when))
+            counts(f"ST#D#{day}", "total", _expiry_day(day)).update(names)
             if is_attack(event):
                 ip = event["source_ip"]
-                ips.setdefault((day, _shard(ip, IP_SHARDS)), Counter()).update(_ip_names(event))
+                counts(f"ST#D#{day}", "who", _expiry_day(day)).update(_ip_names(event))
                 if sensor:
-                    per_vm.setdefault(day, Counter())[f"i:{ip}"] += 1
+                    counts(f"ST#D#{day}", f"vm#{sensor}", _expiry_day(day))[f"i:{ip}"] += 1
             if is_failed_login(event) and event.get("username"):
                 user = str(event["username"])[:64]
-                users.setdefault((day, _shard(user, USER_SHARDS)), Counter())[user] += 1
+                counts(f"ST#D#{day}", "who", _expiry_day(day))[USER + user] += 1
                 if sensor:
-                    per_vm.setdefault(day, Counter())[f"u:{user}"] += 1
-        requests = 0
-        for hour, counts in totals_h.items():
-            requests += self._add(f"ST#H#{hour}", "total", counts, _expiry_hour(hour))
-        for day, counts in totals_d.items():
-            requests += self._add(f"ST#D#{day}", "total", counts, _expiry_day(day))
+                    counts(f"ST#D#{day}", f"vm#{sensor}", _expiry_day(day))[f"u:{user}"] += 1
+        totals, requests = self._counters.add(adds, ttls)
         day_counts: dict[str, int] = {}
-        for (day, shard), counts in ips.items():
-            new, made = self._add_returning(f"ST#D#{day}", f"ip#{shard}", counts, _expiry_day(day))
-            requests += made
-            attacks = {ip: value for ip, value in new.items() if not ip.startswith(FAILED)}
-            day_counts.update({ip: max(day_counts.get(ip, 0), value) for ip, value in attacks.items()})
-        for (day, shard), counts in users.items():
-            requests += self._add(f"ST#D#{day}", f"user#{shard}", counts, _expiry_day(day))
-        for day, counts in per_vm.items():
-            requests += self._add(f"ST#D#{day}", f"vm#{sensor}", counts, _expiry_day(day))
-        return day_counts, requests
-
-    def _add(self, pk: str, sk: str, counts: Counter[str], expires: int) -> int:
-        return self._add_returning(pk, sk, counts, expires)[1]
-
-    def _add_returning(self, pk: str, sk: str, counts: Counter[str], expires: int) -> tuple[dict[str, int], int]:
-        new: dict[str, int] = {}
-        items = list(counts.items())
-        requests = 0
-        for start in range(0, len(items), CHUNK):
-            chunk = items[start : start + CHUNK]
-            names = {f"#a{i}": name for i, (name, _) in enumerate(chunk)}
-            values: dict[str, Any] = {f":v{i}": n for i, (_, n) in enumerate(chunk)}
-            names["#ttl"] = "ttl"
-            values[":ttl"] = expires
-            adds = ", ".join(f"#a{i} :v{i}" for i in range(len(chunk)))
-            requests += 1
-            try:
-                answer = self._t.update(
-                    {"pk": pk, "sk": sk},
-                    f"ADD {adds} SET #ttl = if_not_exists(#ttl, :ttl)",
-                    names=names,
-                    values=values,
-                    returns="UPDATED_NEW",
-                )
-            except ItemTooLargeError:
-                # A day with more attacking addresses (or user names) than the shards hold: the events are stored
-                # and detected all the same; only these counters stop growing, and the log says so.
-                get_logger().warning("statistics item full: counts dropped", pk=pk, sk=sk, dropped=len(chunk))
+        for (_, sk), values in totals.items():
+            if sk != "who":
                 continue
-            new.update({name: int(answer.get(name, 0)) for name, _ in chunk})
-        return new, requests
+            for name, value in values.items():
+                if isinstance(value, int) and not name.startswith((FAILED, USER)):
+                    day_counts[name] = max(day_counts.get(name, 0), value)
+        return day_counts, requests
 
     # reading
     def _days(self, start: datetime, end: datetime) -> list[str]:
@@ -161,9 +121,8 @@ class StatsStore:
             day += timedelta(days=1)
         return days
 
-    def _get(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-        found = self._t.batch_get([{"pk": pk, "sk": sk} for pk, sk in keys])
-        return {(i["pk"], i["sk"]): i for i in found}
+    def _get(self, keys: Iterable[ItemKey]) -> dict[ItemKey, dict[str, Any]]:
+        return self._counters.items(keys)
 
     def totals(self, start: datetime, end: datetime, *, hourly: bool) -> dict[str, Totals]:
         """Totals per hour (`hourly`) or per day over a range, keyed by hour or day text."""
@@ -179,26 +138,26 @@ class StatsStore:
         out = {}
         for period in periods:
             item = found.get((f"{prefix}{period}", "total"), {})
-            out[period] = Totals(Counter({k: int(v) for k, v in item.items() if k not in ("pk", "sk", "ttl")}))
+            out[period] = Totals(Counter({k: int(v) for k, v in item.items()}))
         return out
 
     def attackers(self, start: datetime, end: datetime, *, failed_logins: bool = False) -> Counter[str]:
         """Attack counts per source address over the days of a range (with `failed_logins`, only the failed
         logins, which seed 002's suspicious addresses are about)."""
-        found = self._get((f"ST#D#{d}", f"ip#{s}") for d in self._days(start, end) for s in range(IP_SHARDS))
+        found = self._get((f"ST#D#{d}", "who") for d in self._days(start, end))
         counts: Counter[str] = Counter()
         for item in found.values():
             for key, value in item.items():
-                if key in ("pk", "sk", "ttl") or key.startswith(FAILED) != failed_logins:
+                if key.startswith(USER) or key.startswith(FAILED) != failed_logins:
                     continue
                 counts[key.removeprefix(FAILED)] += int(value)
         return counts
 
     def usernames(self, start: datetime, end: datetime) -> Counter[str]:
-        found = self._get((f"ST#D#{d}", f"user#{s}") for d in self._days(start, end) for s in range(USER_SHARDS))
+        found = self._get((f"ST#D#{d}", "who") for d in self._days(start, end))
         counts: Counter[str] = Counter()
         for item in found.values():
-            counts.update({k: int(v) for k, v in item.items() if k not in ("pk", "sk", "ttl")})
+            counts.update({k.removeprefix(USER): int(v) for k, v in item.items() if k.startswith(USER)})
         return counts
 
     def sensor(self, sensor: str, start: datetime, end: datetime) -> tuple[Counter[str], Counter[str]]:
@@ -236,7 +195,7 @@ def _total_names(event: dict[str, Any]) -> list[str]:
 
 
 def _ip_names(event: dict[str, Any]) -> list[str]:
-    """What an attack adds on its address's ip# item: the address, and `#f:<address>` for a failed login."""
+    """What an attack adds on its day's `who` item: the address, and `#f:<address>` for a failed login."""
     ip = event["source_ip"]
     return [ip, f"{FAILED}{ip}"] if is_failed_login(event) else [ip]
 

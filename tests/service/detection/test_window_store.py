@@ -17,6 +17,7 @@ from chalicelib.detection.engine import Detector
 from chalicelib.detection.scenarios import Scenario, load_defaults
 from chalicelib.detection.window_store import DynamoWindows
 from chalicelib.detection.windows import InMemoryWindows
+from chalicelib.events.counter_items import CAPACITY
 from chalicelib.events.model import AUTH_FAILURE, INVALID_USER, LOG_AUTH, MEDIUM, Event
 from tests.support.aws import count_requests
 
@@ -139,7 +140,7 @@ def test_cross_sensor_correlation_by_the_sweep(table, clock) -> None:
 
 
 def test_the_request_budget_of_a_batch(table, clock, aws) -> None:
-    """1,000 failures from 500 addresses through every shipped scenario: about 20 requests, within the ~30 the
+    """1,000 failures from 500 addresses through every shipped scenario: about 15 requests, within the ~30 the
     detection share of the ingest budget allows (100 per 1,000 events, half of it for events and stats)."""
     ingest = detector(table, clock, defaults())
     now = clock.now()
@@ -160,7 +161,10 @@ def test_the_request_budget_of_a_batch(table, clock, aws) -> None:
     for counts in (cold, warm):
         assert sum(counts.values()) <= 30, counts
         assert counts["dynamodb.PutItem"] == 0
-    assert cold["dynamodb.UpdateItem"] <= 4 * 4 + 1  # 3 families x 4 shards (+1 chunk), touched keys
+    # One item per bucket while it fits: 500 keys in chunks of 250 clauses for the 60 s and 8640 s families,
+    # three scenarios' worth in the 360 s family, and the touched keys.
+    assert cold["dynamodb.UpdateItem"] == 2 + 6 + 2 + 1
+    assert cold["dynamodb.BatchGetItem"] <= 3  # the other buckets of two windows, 600 names a request
 
 
 def test_a_flood_from_one_address_is_one_update_per_family(table, clock, aws) -> None:
@@ -185,3 +189,23 @@ def test_every_item_expires(table, clock) -> None:
     assert all(int(item["ttl"]) > now.timestamp() for item in items)
     claim = next(item for item in items if item["pk"] == f"DC#ssh-bruteforce#{IP}")
     assert int(claim["until"]) == int((trigger.at + timedelta(hours=1)).timestamp())
+
+
+def test_a_full_bucket_spills_and_still_counts(table, clock, aws) -> None:
+    """A bucket whose item nears 400 KB (its size bound at capacity): the batch's counts go to the parts below,
+    the window adds them to what the full item holds, and the threshold is reached as before."""
+    ssh = detector(table, clock, defaults("ssh-bruteforce"))
+    now = clock.now()
+    assert ssh.observe([failure(now + timedelta(seconds=s)) for s in range(3)]) == []
+    bucket = {"pk": f"DW#60#{int(now.timestamp()) // 60}", "sk": "W"}
+    aws.client("dynamodb").update_item(
+        TableName=table.name,
+        Key={name: {"S": value} for name, value in bucket.items()},
+        UpdateExpression="SET #s = :full",
+        ExpressionAttributeNames={"#s": "~size"},
+        ExpressionAttributeValues={":full": {"N": str(CAPACITY)}},
+    )
+    (trigger,) = ssh.observe([failure(now + timedelta(seconds=s)) for s in (3, 4)])
+    assert trigger.count == 5
+    parts = sorted(item["sk"] for item in table.scan_all() if item["pk"] == bucket["pk"])
+    assert parts[0] == "W" and len(parts) == 2 and parts[1].startswith("W~1.")

@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 
 from chalicelib.core.errors import ConflictError, NotFoundError, ValidationFailedError
+from chalicelib.events.counter_items import CAPACITY
 from chalicelib.events.sensors import Sensors
-from chalicelib.events.stats import IP_SHARDS, StatsStore, _shard
+from chalicelib.events.stats import StatsStore
 from chalicelib.events.store import EventStore
 from tests.support.aws import count_requests
 
@@ -71,7 +72,7 @@ def test_statistics_counters(stats, clock, aws) -> None:
     batch += [record(clock, kind="auth_success", ip="198.51.100.1"), record(clock, kind="waf_block", user=None)]
     with count_requests(aws.client("dynamodb")) as counts:
         day_counts, requests = stats.record(batch, "vm-001")
-    assert requests == sum(counts.values()) <= 2 + 8 + 4 + 1
+    assert requests == sum(counts.values()) == 4  # the hour's, the day's, its addresses' and the sensor's item
     assert day_counts["203.0.113.0"] == 15
     totals = stats.totals(clock.now(), clock.now(), hourly=True)
     hour = next(iter(totals.values()))
@@ -109,33 +110,58 @@ def test_sensors(container, clock) -> None:
         sensors.delete("vm-001")
 
 
-def test_a_full_statistics_item_drops_its_counts_and_keeps_the_rest(stats, container, clock, aws) -> None:
-    """A day with more attacking addresses than the shards hold (DynamoDB items stop at 400 KB): the update of
-    the full item is refused, the batch's other counters still count, and nothing raises into ingest."""
-    full_ip = "203.0.113.5"
-    other_ip = next(
-        ip for ip in (f"198.51.100.{i}" for i in range(1, 255)) if _shard(ip, IP_SHARDS) != _shard(full_ip, IP_SHARDS)
-    )
+def test_a_full_statistics_item_spills_and_keeps_every_count(stats, container, clock, aws) -> None:
+    """A day with more attacking addresses than one item holds (DynamoDB items stop at 400 KB): the full item
+    is closed, the batch's counts go to the parts below it, and the day's counts read back whole."""
+    ip, other = "203.0.113.5", "198.51.100.7"
+    stats.record([record(clock, ip=ip)], None)
     day = clock.now().strftime("%Y-%m-%d")
-    key = {"pk": f"ST#D#{day}", "sk": f"ip#{_shard(full_ip, IP_SHARDS)}"}
+    _fill(aws, container, {"pk": f"ST#D#{day}", "sk": "who"})
+
+    day_counts, requests = stats.record([record(clock, ip=ip), record(clock, ip=other), record(clock, ip=other)], None)
+
+    assert day_counts == {ip: 2, other: 2}  # the full item's count of the address, plus the batch's
+    assert requests == 2 + 1 + 1 + 2 + 1  # totals; refused and closed; the parts below; the full item read
+    assert stats.attackers(clock.now(), clock.now()) == {ip: 2, other: 2}
+    assert stats.attackers(clock.now(), clock.now(), failed_logins=True) == {ip: 2, other: 2}
+    assert stats.usernames(clock.now(), clock.now()) == {"root": 4}
+    hour = next(iter(stats.totals(clock.now(), clock.now(), hourly=True).values()))
+    assert hour.counts["failed_logins"] == 4
+    stats.record([record(clock, ip=ip)], None)
+    assert stats.attackers(clock.now(), clock.now())[ip] == 3
+
+
+def test_an_item_past_its_bound_drops_its_counts_and_keeps_the_rest(stats, container, clock, aws) -> None:
+    """An item that is full without the size bound saying so (one written before the bound was kept): DynamoDB
+    refuses the update and the close, that item's counts are dropped with a warning, and nothing raises."""
+    day = clock.now().strftime("%Y-%m-%d")
+    key = {"pk": f"ST#D#{day}", "sk": "who"}
     aws.client("dynamodb").put_item(TableName=container.settings.counters_table, Item=_counters_at_the_limit(key))
 
-    day_counts, _ = stats.record(
-        [record(clock, ip=full_ip), record(clock, ip=other_ip), record(clock, ip=other_ip)], None
-    )
+    day_counts, _ = stats.record([record(clock), record(clock)], "vm-001")
 
-    assert full_ip not in day_counts and day_counts[other_ip] == 2
+    assert day_counts == {}
     hour = next(iter(stats.totals(clock.now(), clock.now(), hourly=True).values()))
-    assert hour.counts["failed_logins"] == 3
-    attackers = stats.attackers(clock.now(), clock.now())
-    assert attackers[other_ip] == 2 and full_ip not in attackers
+    assert hour.counts["failed_logins"] == 2
+    assert stats.sensor("vm-001", clock.now(), clock.now())[0] == {"203.0.113.5": 2}
+
+
+def _fill(aws, container, key: dict[str, str]) -> None:
+    """Set an item's size bound to its capacity: the next update that adds anything is refused."""
+    aws.client("dynamodb").update_item(
+        TableName=container.settings.counters_table,
+        Key={name: {"S": value} for name, value in key.items()},
+        UpdateExpression="SET #s = :full",
+        ExpressionAttributeNames={"#s": "~size"},
+        ExpressionAttributeValues={":full": {"N": str(CAPACITY)}},
+    )
 
 
 def _counters_at_the_limit(key: dict[str, str], limit: int = 405_000) -> dict[str, dict[str, str]]:
-    """A counters item a few bytes under the emulator's item size limit (moto counts attribute names plus values
+    """A counters item two bytes under the emulator's item size limit (moto counts attribute names plus values
     and refuses past 405,000 bytes, as DynamoDB does past 400 KB): numeric attributes, as real counters are."""
     item = {name: {"S": value} for name, value in key.items()}
-    room = limit - 10 - sum(len(name) + len(value) for name, value in key.items())
+    room = limit - 2 - sum(len(name) + len(value) for name, value in key.items())
     number = 0
     while room > 0:
         name = f"pad{number:05d}" + "x" * min(990, max(0, room - 9))

@@ -595,3 +595,50 @@ def test_bad_configuration_is_a_usage_error(argv: list[str], env: dict[str, str]
     with pytest.raises(SystemExit) as exc:
         agent.parse_args(argv, env)
     assert exc.value.code == 2
+
+
+NOISE = [
+    "Nov 24 10:00:30 web-1 CRON[812]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)",
+    "Nov 24 10:00:31 web-1 systemd[1]: Started Session 12 of User deploy.",
+    "Nov 24 10:00:32 web-1 sudo: deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/usr/bin/apt update",
+]
+
+
+def test_lines_the_parser_is_sure_to_ignore_are_dropped_unless_send_all(
+    server: IngestServer, tmp_path: Path, log_path: Path
+):
+    append(log_path, [NOISE[0], *sshd(2), NOISE[1], NOISE[2], *sshd(1, "b"), NOISE[0]])
+    assert run_once(make_config(server, tmp_path, log_path, "--from-start")) == 0
+    assert [p.json()["lines"] for p in server.posts()] == [sshd(2) + sshd(1, "b")]
+    assert agent.StateStore(tmp_path / "state" / "state.json").load()["offset"] == log_path.stat().st_size
+
+    everything = tmp_path / "all"
+    config = make_config(server, everything, log_path, "--from-start", "--send-all")
+    assert run_once(config) == 0
+    assert server.posts()[-1].json()["lines"] == [NOISE[0], *sshd(2), NOISE[1], NOISE[2], *sshd(1, "b"), NOISE[0]]
+
+
+def test_a_read_of_dropped_lines_only_is_remembered_without_a_batch(
+    server: IngestServer, tmp_path: Path, log_path: Path
+):
+    append(log_path, NOISE)
+    assert run_once(make_config(server, tmp_path, log_path, "--from-start")) == 0
+    assert server.posts() == [] and spooled(tmp_path) == []
+    assert agent.StateStore(tmp_path / "state" / "state.json").load()["offset"] == log_path.stat().st_size
+
+
+def test_every_line_the_agent_drops_gives_no_event_through_the_real_parser() -> None:
+    """Exactness of the prefilter on the benchmarks' generated auth.log and on the parser's golden samples:
+    what it drops, `parse` ignores; and it drops the most of the log (what makes batches denser)."""
+    from bench.detection_bench import generate  # noqa: PLC0415 - the generated log, only here
+    from chalicelib.events.parsers import ParseContext  # noqa: PLC0415
+    from chalicelib.events.parsers.registry import get_parser  # noqa: PLC0415
+
+    parse, context = get_parser("sshd"), ParseContext(year=2026, hostname="web-1")
+    samples = Path(__file__).resolve().parents[1] / "events" / "samples" / "sshd.log"
+    lines = generate(30_000, 11) + [line for line in samples.read_text().splitlines() if line[:1] != "#"] + NOISE
+    ignored = agent.SURELY_IGNORED["sshd"]
+    dropped = [line for line in lines if ignored(line)]
+    assert [line for line in dropped if parse(line, context) is not None] == []
+    events = sum(1 for line in lines if parse(line, context) is not None)
+    assert len(dropped) > len(lines) / 2 and events > (len(lines) - len(dropped)) * 0.75
