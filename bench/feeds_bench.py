@@ -12,8 +12,9 @@ Data (seeded): 75% IPv4 (95% /32, 5% /16-/30, mostly /24 and /28), 25% IPv6 in 2
 The decisions are real `Decision` objects, as `DecisionQueries.in_force()` returns them.
 
 Measured per format, best of `--repeat` runs, each from the decisions to the objects in S3:
-- prepare: `catalog.table_of` (columns read from the decisions, sorted once: shared by every format when the
-  publisher renders them all, counted here in full for each format);
+- prepare: `catalog.table_of` (the values read from the decisions and sorted once: shared by every format when
+  the publisher renders them all, counted here in full for each format; the ends, ids and comments are read
+  from the decisions when a format first needs them, so that time falls under render);
 - render: `render.render` for the `all` feed, no entry limit (every ban: the worst case), or the default
   device limits (`catalog.DEFAULT_MAX_ENTRIES`) in the second table;
 - publish: SHA-256 and `PutObject` of each object to moto S3 in-process (moto is a functional emulator: its

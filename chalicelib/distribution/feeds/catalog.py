@@ -21,6 +21,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from chalicelib.core.errors import InvalidInputError, NotFoundError
@@ -149,14 +150,20 @@ def catalogue(
 
 
 def table_of(decisions: Sequence[Decision]) -> FeedTable:
-    """The bans as a feed table (rows are the decisions, for selection); comment = scenario, else reason."""
+    """The bans as a feed table (rows are the decisions, for selection); comment = scenario, else reason.
+
+    Only the values are read now; ends, ids and comments are read from the decisions when a format first
+    needs them (`plain`, `fortigate` and `paloalto` without a limit need none)."""
     return FeedTable.build(
-        [d.value for d in decisions],
-        [None if d.until is None else int(d.until.timestamp()) for d in decisions],
-        [d.id for d in decisions],
-        [d.scenario or d.reason or "" for d in decisions],
+        list(map(_VALUE, decisions)),
+        lambda: [None if u is None else int(u.timestamp()) for u in map(_UNTIL, decisions)],
+        lambda: list(map(_ID, decisions)),
+        lambda: [d.scenario or d.reason or "" for d in decisions],
         decisions,
     )
+
+
+_VALUE, _UNTIL, _ID = attrgetter("value"), attrgetter("until"), attrgetter("id")
 
 
 def tags_in(decisions: Iterable[Decision]) -> set[str]:

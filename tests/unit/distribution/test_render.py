@@ -7,6 +7,7 @@ Sophos, FortiGate and Palo Alto EDL; RouterOS `address-list add` commands; Check
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import random
 from datetime import UTC, datetime, timedelta
@@ -327,3 +328,88 @@ def test_truncation_keeps_what_a_full_sort_by_relevance_keeps(ends: list[int | N
     table = FeedTable.of(entries)
     by_relevance = sorted(range(len(table)), key=lambda i: (-table.ranks[i], i))
     assert r.keep_most_relevant(table, range(len(table)), limit) == sorted(by_relevance[:limit])
+
+
+# --- the fast paths write what the plain reading of each format says (issue 7) ---------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just(4), st.integers(0, 2**32 - 1), st.integers(0, 32)),
+            st.tuples(st.just(6), st.integers(0, 2**128 - 1), st.integers(0, 128)),
+        ),
+        max_size=60,
+    )
+)
+def test_feed_order_is_family_then_address_then_prefix(networks: list[tuple[int, int, int]]) -> None:
+    """IPv4 rows sort by a float packed from their key bytes: the order must be the numeric one."""
+    kinds = {4: ipaddress.IPv4Network, 6: ipaddress.IPv6Network}
+    nets = {kinds[v]((a, p), strict=False) for v, a, p in networks}
+    table = FeedTable.of([FeedEntry(f"{n.network_address}/{n.prefixlen}") for n in nets])
+    expected = sorted(nets, key=lambda n: (n.version, int(n.network_address), n.prefixlen))
+    assert table.texts == [str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n) for n in expected]
+    assert table.v4_count == sum(n.version == 4 for n in nets)
+
+
+def _entries(count: int, bad_id_at: int | None = None) -> list[FeedEntry]:
+    rng = random.Random(count)
+    out = []
+    for i in range(count):
+        value = f"198.51.{i // 256}.{i % 256}/32" if i % 5 else f"2001:db8::{i:x}/128"
+        if i % 17 == 0:
+            value = f"10.{i % 256}.{i // 256}.0/30"
+        until = None if i % 4 == 0 else NOW + timedelta(seconds=rng.randrange(60, 9 * 86_400))
+        ident = 'id,"x' if i == bad_id_at else f"d-{i}"
+        out.append(FeedEntry(value, until, ident, rng.choice(["ssh-bf", "", NASTY, "é"])))
+    return out
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("share", [0.3, 0.8])
+def test_a_subset_renders_as_a_table_of_its_own_rows(fmt: str, share: float) -> None:
+    """Most of the source: lines written in source order, then gathered; a few rows: columns gathered first.
+    Either way the bytes are those of a table holding just those rows."""
+    entries = _entries(300)
+    table = FeedTable.of(entries)
+    chosen = sorted(random.Random(fmt).sample(range(len(table)), int(share * len(table))))
+    part = table.take(chosen)
+    alone = FeedTable.of([entries[i] for i in part.order])
+    kw = {"name": "x", "now": NOW, "expand_limit": 4}
+    assert render(part, fmt, **kw) == render(alone, fmt, **kw)
+    assert render(part, fmt, max_entries=20, **kw) == render(alone, fmt, max_entries=20, **kw)
+
+
+@pytest.mark.parametrize("fmt", ["checkpoint", "json"])
+def test_an_unsafe_id_outside_the_feed_changes_nothing_in_it(fmt: str) -> None:
+    entries = _entries(100, bad_id_at=1)
+    table = FeedTable.of(entries)
+    part = table.take([i for i in range(len(table)) if table.ids[i] != 'id,"x'])
+    alone = FeedTable.of([e for e in entries if e.decision_id != 'id,"x'])
+    assert render(part, fmt, name="x", now=NOW) == render(alone, fmt, name="x", now=NOW)
+    assert b'id,"x' not in render(table, fmt, name="x", now=NOW)[0].body, "escaped where it is written"
+
+
+def test_sophos_writes_every_address_of_a_wide_expandable_cidr_once() -> None:
+    entries = [
+        FeedEntry("192.0.0.0/22"),
+        FeedEntry("192.0.1.0/24"),  # inside the /22
+        FeedEntry("192.0.2.77/32"),  # inside too
+        FeedEntry("192.0.4.1/32"),
+        FeedEntry("192.0.4.4/31"),
+    ]
+    out = render(FeedTable.of(entries), "sophos", name="x", now=NOW, expand_limit=1024)[0]
+    expected = [str(a) for a in ipaddress.ip_network("192.0.0.0/22")] + ["192.0.4.1", "192.0.4.4", "192.0.4.5"]
+    assert out.body.decode().splitlines() == expected
+    assert (out.entries, out.skipped) == (len(expected), 0)
+
+
+def test_rendering_twice_gives_the_same_bytes() -> None:
+    """Firewalls compare ETags: nothing cached or reused between renders may change a byte."""
+    entries = _entries(200)
+    table = FeedTable.of(entries)
+    for fmt in FORMATS:
+        first = render(table, fmt, name="x", now=NOW, max_entries=50)
+        assert render(table, fmt, name="x", now=NOW, max_entries=50) == first
+        assert render(FeedTable.of(entries[::-1]), fmt, name="x", now=NOW, max_entries=50) == first
