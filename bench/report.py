@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         "functional emulator, not a performance model.\n"
     )
     order = [g for g in GROUPS if g in sections] + [g for g in sections if g not in GROUPS]
-    OUT.write_text(header + "\n" + "\n".join(f"<!-- group:{g} -->\n{sections[g]}" for g in order))
+    # Sections are stripped and joined by one blank line, so rewriting a report leaves the others as they were.
+    body = "\n".join(f"<!-- group:{g} -->\n{sections[g].strip()}\n" for g in order)
+    OUT.write_text(header + "\n" + body)
     print(f"wrote {OUT}", file=sys.stderr)
     return 0
 
