@@ -548,7 +548,7 @@ DRIVERS = {
     "statistics": "per batch: hours × days (four items while they fit)",
     "events store": "per 25 events",
     "archive": "per batch and day",
-    "detection windows": "per batch: families × buckets (an item each while it fits); a claim per trigger",
+    "detection windows": "per batch: families × buckets (an item each while it fits); the claims in one request",
     "detection config": "per container, every 30 s",
     "decision index": "per container, per minute elapsed",
     "geo policy": "per container, every 30 s",
@@ -782,8 +782,8 @@ def cuts(runs: list[tuple[Variant, Run]], variants: list[tuple[Variant, Run]], w
         f"({agent.per_thousand(by_stage[second]):.0f}).",
         f"- Detection windows per agent batch: {windows}. A batch of {agent.events / agent.batches:.0f} events "
         f"spans ~{_batch_gap(agent) // 60} minutes of log, so the 60-second family alone touches that many bucket "
-        f"items. The `PutItem`s ({claims} in the run) are trigger claims, one conditional put per trigger as "
-        "`Detector` claims them one by one (a transaction of a batch's claims would make them one request).",
+        f"items. A batch's trigger claims are one request: a `TransactWriteItems` of conditional puts, or a "
+        f"`PutItem` for a lone claim ({claims} in the run).",
         "- Not per batch, so not cut by denser batches: decisions (per decision), the decision index and geo policy "
         "(per minute of log time here: one sensor replaying its log; per wall-clock minute and container in "
         "production, shared by every sensor the container serves).",

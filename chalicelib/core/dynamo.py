@@ -9,7 +9,7 @@ because resources are not thread-safe and the local server serves requests from 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -18,6 +18,7 @@ from typing import Any, Literal
 from chalicelib.core.errors import ConflictError, DependencyError, ItemTooLargeError
 
 BATCH_WRITE_MAX = 25
+TRANSACTION_MAX = 25  # DynamoDB accepts 100 operations per transaction, moto (the local emulator) 25
 BATCH_GET_MAX = 100
 
 
@@ -81,6 +82,12 @@ def _is_condition_failure(exc: Any) -> bool:
         "ConditionalCheckFailedException",
         "TransactionCanceledException",
     )
+
+
+def _refused(exc: Any) -> set[int]:
+    """The positions of a cancelled transaction's operations whose condition failed."""
+    reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+    return {n for n, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"}
 
 
 @dataclass(frozen=True)
@@ -238,6 +245,36 @@ class DynamoTable:
             if _is_condition_failure(exc):
                 raise ConflictError(conflict_message) from exc
             raise
+
+    def put_each(self, puts: Sequence[Put]) -> list[bool]:
+        """Conditional puts, each on its own condition, in as few requests as DynamoDB allows: which were written.
+
+        A transaction writes all or nothing, so when some conditions fail (its cancellation reasons say which)
+        the others are sent again without them: one request for the usual case, one more per round of refusals.
+        One put goes alone (a transaction costs twice the write capacity); the items must be distinct."""
+        written = [False] * len(puts)
+        for start in range(0, len(puts), TRANSACTION_MAX):
+            pending = list(range(start, min(start + TRANSACTION_MAX, len(puts))))
+            while len(pending) > 1:
+                try:
+                    self.transact([puts[i] for i in pending], "The item changed or exists already")
+                except ConflictError as exc:
+                    refused = _refused(exc.__cause__)
+                    if not refused:
+                        raise
+                    pending = [index for n, index in enumerate(pending) if n not in refused]
+                    continue
+                for index in pending:
+                    written[index] = True
+                pending = []
+            if pending:
+                put = puts[pending[0]]
+                try:
+                    self.put(put.item, condition=put.condition, names=put.names, values=put.values)
+                    written[pending[0]] = True
+                except ConflictError:
+                    pass
+        return written
 
     def batch_write(self, puts: Iterable[Mapping[str, Any]] = (), deletes: Iterable[Mapping[str, Any]] = ()) -> int:
         """Write and delete in requests of 25, retrying what DynamoDB leaves unprocessed; returns request count."""

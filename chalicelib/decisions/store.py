@@ -20,13 +20,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.core.clock import epoch, iso, parse_time
-from chalicelib.core.dynamo import DynamoTable, Put
+from chalicelib.core.dynamo import TRANSACTION_MAX, DynamoTable, Put
 from chalicelib.core.errors import ConflictError
 from chalicelib.decisions.model import ACTIVE, Decision
 
 SHARDS = 10
-# DynamoDB accepts 100 items per transaction; moto (the local emulator) only 25, so 25 it is.
-TRANSACTION_ITEMS = 25
 CHANGES_PER_LOG_ITEM = 2000  # ~150 bytes each, well under DynamoDB's 400 KB item limit
 CHANGE_LOG_TTL = timedelta(days=2)
 
@@ -104,8 +102,8 @@ class DecisionStore:
         record ends up either written or reported with the reason."""
         saved: list[Decision] = []
         failed: list[tuple[Decision, str]] = []
-        for start in range(0, len(writes), TRANSACTION_ITEMS):
-            chunk = writes[start : start + TRANSACTION_ITEMS]
+        for start in range(0, len(writes), TRANSACTION_MAX):
+            chunk = writes[start : start + TRANSACTION_MAX]
             versioned = [(d.changed(version=(v or 0) + 1), v) for d, v in chunk]
             operations = []
             for decision, expected in versioned:

@@ -23,7 +23,7 @@ from typing import Any
 
 from chalicelib.core.clock import EPOCH, Clock, iso
 from chalicelib.detection.scenarios import ECHO_SOURCES, FieldMatch, Scenario
-from chalicelib.detection.windows import Counted, Key, Reached, Windows, WindowSpec, bucket_seconds
+from chalicelib.detection.windows import Claim, Counted, Key, Reached, Windows, WindowSpec, bucket_seconds
 from chalicelib.events.model import INFO, Event
 
 TEXT_ATTRIBUTES = frozenset(
@@ -303,12 +303,10 @@ class Detector:
         ]
 
     def _triggers(self, reached: list[Reached]) -> list[Trigger]:
-        triggers = []
-        for hit in sorted(reached, key=_at):
-            rule = self._rules[hit.scenario]
-            if self._windows.claim(hit.scenario, hit.key, hit.at, hit.at + rule.cooldown):
-                triggers.append(_trigger(rule.scenario, hit))
-        return triggers
+        hits = sorted(reached, key=_at)
+        claims = [Claim(hit.scenario, hit.key, hit.at, hit.at + self._rules[hit.scenario].cooldown) for hit in hits]
+        granted = self._windows.claim_all(claims)
+        return [_trigger(self._rules[hit.scenario].scenario, hit) for hit, ok in zip(hits, granted, strict=True) if ok]
 
 
 def _at(hit: Reached) -> datetime:

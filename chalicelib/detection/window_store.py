@@ -21,9 +21,10 @@ for a big bucket: one per part and chunk), each carrying up to 250 `ADD` clauses
 under 4 KB and DynamoDB's 300-operator cap) and returning the new values (`UPDATED_NEW`); then, for ingest
 scenarios, `BatchGetItem`s of the window's other buckets with a projection of the batch's keys only (up to 100
 items and a 4 KB projection each); one `UpdateItem` of this container's touched item when scheduled scenarios
-counted; one conditional `PutItem` per trigger. For 1,000 failures from 500 addresses and the shipped scenarios
-that is about fifteen requests (see `tests/service/detection/test_window_store.py`), whatever the number of
-addresses.
+counted; the batch's claims in one request (a conditional `PutItem` for one trigger, a `TransactWriteItems` of
+conditional puts for several, resent without the refused ones). For 1,000 failures from 500 addresses and the
+shipped scenarios that is about fifteen requests (see `tests/service/detection/test_window_store.py`), whatever
+the number of addresses.
 
 Approximations (see `windows.py` for the bucket bound): a batch's events are evaluated at the last event of
 each bucket they fall in; `first_seen` is the start of the oldest bucket with a count; for distinct
@@ -41,11 +42,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.core.clock import Clock, epoch
-from chalicelib.core.dynamo import DynamoTable, serialize
-from chalicelib.core.errors import ConflictError
+from chalicelib.core.dynamo import DynamoTable, Put, serialize
 from chalicelib.detection.windows import (
     BUCKETS,
     SAMPLE_SIZE,
+    Claim,
     Counted,
     Key,
     Reached,
@@ -296,24 +297,32 @@ class DynamoWindows:
     # Claims
 
     def claim(self, scenario: str, key: Key, at: datetime, until: datetime) -> bool:
-        if self._is_held(scenario, key, at.timestamp()):
-            return False
-        try:
-            # Why the condition: two containers reaching the same threshold in the same second both try; the
-            # first put wins, the second finds a claim whose `until` is still ahead and is refused.
-            self._table.put(
-                {"pk": f"DC#{scenario}#{key_text(key)}", "sk": "C", "until": epoch(until), "ttl": epoch(until) + 86400},
-                condition="attribute_not_exists(pk) OR #u <= :at",
-                names={"#u": "until"},
-                values={":at": epoch(at)},
-            )
-        except ConflictError:
-            # Held by another container: its claim was made moments ago with this scenario's cooldown, so it
-            # holds until about `until` too; remember that instead of asking again for every batch.
-            self._held[(scenario, key)] = until
-            return False
-        self._held[(scenario, key)] = until
-        return True
+        return self.claim_all([Claim(scenario, key, at, until)])[0]
+
+    def claim_all(self, claims: Sequence[Claim]) -> list[bool]:
+        """One batch's claims in one request (`DynamoTable.put_each`: a transaction, resent without the refused).
+
+        Why the condition: two containers reaching the same threshold in the same second both try; the first put
+        wins, the second finds a claim whose `until` is still ahead and is refused. A refused claim is held by
+        another container, made moments ago with this scenario's cooldown, so it holds until about `until` too:
+        remembered, instead of asking again for every batch. A key claimed twice in one list (its cooldown over
+        within the batch) is claimed again after the first round."""
+        granted = [False] * len(claims)
+        first: dict[tuple[str, Key], int] = {}
+        again = []
+        for n, claim in enumerate(claims):
+            if (claim.scenario, claim.key) in first:
+                again.append(n)
+            elif not self._is_held(claim.scenario, claim.key, claim.at.timestamp()):
+                first[(claim.scenario, claim.key)] = n
+        order = list(first.values())
+        written = self._table.put_each([_claim_put(claims[n]) for n in order]) if order else []
+        for n, ok in zip(order, written, strict=True):
+            self._held[(claims[n].scenario, claims[n].key)] = claims[n].until
+            granted[n] = ok
+        for n in again:
+            granted[n] = self.claim(*claims[n])
+        return granted
 
     def _is_held(self, scenario: str, key: Key, at: float) -> bool:
         held = self._held.get((scenario, key))
@@ -323,6 +332,16 @@ class DynamoWindows:
             return True
         del self._held[(scenario, key)]
         return False
+
+
+def _claim_put(claim: Claim) -> Put:
+    until = epoch(claim.until)
+    return Put(
+        {"pk": f"DC#{claim.scenario}#{key_text(claim.key)}", "sk": "C", "until": until, "ttl": until + 86400},
+        condition="attribute_not_exists(pk) OR #u <= :at",
+        names={"#u": "until"},
+        values={":at": epoch(claim.at)},
+    )
 
 
 def _bucket_key(item_id: ItemId) -> ItemKey:

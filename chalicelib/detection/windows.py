@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from chalicelib.events.model import Event
 
@@ -85,6 +85,15 @@ class Reached:
     sample: tuple[Event, ...] = ()  # the first events of the window (up to SAMPLE_SIZE)
 
 
+class Claim(NamedTuple):
+    """A trigger's hold on its key: `key` of `scenario` quiet from `at` until `until`."""
+
+    scenario: str
+    key: Key
+    at: datetime
+    until: datetime
+
+
 class Windows(Protocol):
     """Where windows live: in memory (exact) or in DynamoDB (bucketed, shared by containers)."""
 
@@ -98,6 +107,10 @@ class Windows(Protocol):
 
     def claim(self, scenario: str, key: Key, at: datetime, until: datetime) -> bool:
         """Hold `key` of `scenario` from `at` until `until`; False while an earlier claim still holds it."""
+        ...
+
+    def claim_all(self, claims: Sequence[Claim]) -> list[bool]:
+        """`claim` each, in order (a key may come twice): which were granted. One batch's triggers at once."""
         ...
 
 
@@ -337,6 +350,9 @@ class InMemoryWindows:
                 state.events.clear()
                 state.values.clear()
         return reached
+
+    def claim_all(self, claims: Sequence[Claim]) -> list[bool]:
+        return [self.claim(*claim) for claim in claims]
 
     def claim(self, scenario: str, key: Key, at: datetime, until: datetime) -> bool:
         claims = self._claims.setdefault(scenario, {})

@@ -16,7 +16,7 @@ from chalicelib.core.dynamo import DynamoTable
 from chalicelib.detection.engine import Detector
 from chalicelib.detection.scenarios import Scenario, load_defaults
 from chalicelib.detection.window_store import DynamoWindows
-from chalicelib.detection.windows import InMemoryWindows
+from chalicelib.detection.windows import Claim, InMemoryWindows
 from chalicelib.events.counter_items import CAPACITY
 from chalicelib.events.model import AUTH_FAILURE, INVALID_USER, LOG_AUTH, MEDIUM, Event
 from tests.support.aws import count_requests
@@ -104,6 +104,49 @@ def test_two_containers_reaching_the_threshold_together_trigger_once(table, cloc
     assert [len(found) for found in triggers] == [1, 0]
 
 
+def test_a_batch_of_triggers_claims_in_one_request(table, clock, aws) -> None:
+    ssh = detector(table, clock, defaults("ssh-bruteforce"))
+    now = clock.now()
+    batch = [failure(now + timedelta(seconds=s), ip=f"198.51.100.{n}") for n in range(1, 31) for s in range(5)]
+    with count_requests(aws.client("dynamodb")) as counts:
+        triggers = ssh.observe(batch)
+    assert sorted(t.source_ip for t in triggers) == sorted(f"198.51.100.{n}" for n in range(1, 31))
+    # 30 claims: two transactions (25 operations each at most), no PutItem per trigger.
+    assert counts["dynamodb.TransactWriteItems"] == 2 and counts["dynamodb.PutItem"] == 0
+
+
+def test_claims_refused_by_another_container_are_dropped_and_the_rest_granted(table, clock, aws) -> None:
+    now = clock.now()
+    until = now + timedelta(minutes=10)
+    first, second = (DynamoWindows(table, clock, writer=n) for n in range(2))
+    assert first.claim_all([Claim("ssh", "192.0.2.2", now, until), Claim("ssh", "192.0.2.4", now, until)]) == [
+        True,
+        True,
+    ]
+    wanted = [Claim("ssh", f"192.0.2.{n}", now, until) for n in range(1, 6)]
+    with count_requests(aws.client("dynamodb")) as counts:
+        granted = second.claim_all(wanted)
+    assert granted == [True, False, True, False, True]
+    assert counts["dynamodb.TransactWriteItems"] == 2  # cancelled by the two held keys, then resent without them
+    with count_requests(aws.client("dynamodb")) as again:
+        assert second.claim_all(wanted) == [False] * 5  # held: remembered, not asked again
+    assert sum(again.values()) == 0
+    later = now + timedelta(minutes=11)
+    assert first.claim_all([Claim("ssh", "192.0.2.2", later, later + timedelta(minutes=10))]) == [True]
+
+
+def test_a_key_claimed_twice_in_one_batch_is_granted_again_once_its_hold_is_over(table, clock) -> None:
+    now = clock.now()
+    windows = DynamoWindows(table, clock)
+    claims = [
+        Claim("ssh", "192.0.2.9", now, now + timedelta(minutes=1)),
+        Claim("ssh", "192.0.2.9", now + timedelta(seconds=30), now + timedelta(minutes=2)),  # still held
+        Claim("ssh", "192.0.2.9", now + timedelta(minutes=1), now + timedelta(minutes=3)),  # the hold is over
+    ]
+    assert windows.claim_all(claims) == [True, False, True]
+    assert InMemoryWindows().claim_all(claims) == [True, False, True]  # the exact windows agree
+
+
 def test_distinct_user_names_add_up_as_sets(table, clock) -> None:
     enum = detector(table, clock, defaults("user-enumeration"))
     now = clock.now()
@@ -175,7 +218,7 @@ def test_a_flood_from_one_address_is_one_update_per_family(table, clock, aws) ->
     assert trigger.scenario == "ssh-bruteforce" and trigger.count == 1000  # the whole batch, in one add
     assert {t.scenario for t in others} == {"login-failures-threshold"}
     assert counts["dynamodb.UpdateItem"] == 4  # 60 s, 360 s and 8640 s families, and the touched keys
-    assert counts["dynamodb.PutItem"] == 2  # the two claims
+    assert counts["dynamodb.TransactWriteItems"] == 1 and counts["dynamodb.PutItem"] == 0  # both claims at once
 
 
 def test_every_item_expires(table, clock) -> None:
