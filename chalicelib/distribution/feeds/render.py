@@ -172,7 +172,7 @@ def _load(column: Column[T]) -> Sequence[T]:
 class _Picked:
     """Some rows of the source columns (`positions`), each column gathered on first use."""
 
-    def __init__(self, source: _Columns, positions: list[int]) -> None:
+    def __init__(self, source: _Columns, positions: Sequence[int]) -> None:
         self._source, self._positions = source, positions
 
     @cached_property
@@ -202,19 +202,24 @@ class _Picked:
 Rows = _Columns | _Picked
 
 
-class FeedTable:
-    """Bans in feed order: sort keys, and the caller's columns read through the sorted order on first use.
+class FeedTable(_Picked):
+    """Bans in feed order: sort keys, and the caller's columns read through the sorted order on first use (the
+    rows `order` picks from the source, in that order).
 
     Columns are gathered lazily because each costs a pass of random memory reads over a million rows, and a
     format needs only some of them (`plain` needs the texts alone)."""
 
     def __init__(self, keys: Sequence[float | bytes], order: Sequence[int], v4_count: int, source: _Columns) -> None:
+        super().__init__(source, order)
         # The sort keys: a float per IPv4 row (`_v4_key`: address and prefix), address bytes + one prefix
         # byte per IPv6 row.
         self.keys = keys
-        self.order = order  # row i of the table is row order[i] of the source columns
         self.v4_count = v4_count  # rows [0, v4_count) are IPv4, the rest IPv6
-        self._source = source
+
+    @property
+    def order(self) -> Sequence[int]:
+        """Row i of the table is row order[i] of the source columns."""
+        return self._positions
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -295,24 +300,8 @@ class FeedTable:
         )
 
     @cached_property
-    def values(self) -> list[str]:
-        return _gather(self._source.values, self.order)
-
-    @cached_property
     def texts(self) -> list[str]:
-        return _gather(self._source.texts, self.order)
-
-    @cached_property
-    def untils(self) -> list[int | None]:
-        return _gather(self._source.untils, self.order)
-
-    @cached_property
-    def ids(self) -> list[str]:
-        return _gather(self._source.ids, self.order)
-
-    @cached_property
-    def comments(self) -> list[str]:
-        return _gather(self._source.comments, self.order)
+        return _gather(self._source.texts, self.order)  # the source's texts serve every table of a publish
 
     @cached_property
     def rows(self) -> list[Any]:
