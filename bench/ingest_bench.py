@@ -153,7 +153,7 @@ def instrument(meter: StageMeter, c: Any) -> None:
     meter.wrap(c.detection, "detection windows", "observe")
     meter.wrap(c.detection.config, "detection config", "overrides", "enabled")
     meter.wrap(c.decisions.live, "decision index", "lookup", "overlapping_allows")
-    meter.wrap(c.decisions, "decisions", "ban")
+    meter.wrap(c.decisions, "decisions", "issue")
     meter.wrap(c.pending_bans, "decisions", "propose")
     meter.wrap(c.geoblocking, "geo policy", "evaluate", "record_matches")
     meter.wrap(c.geozones, "geo policy", "zone_of", "decide")
@@ -543,16 +543,16 @@ def over_http(lines: list[str], seconds: float, client_counts: tuple[int, ...], 
 # Report
 
 DRIVERS = {
-    "sensor": "per batch",
+    "sensor": "per batch (its record read once per container)",
     "batch ledger": "per batch",
     "statistics": "per batch: hours × days (four items while they fit)",
     "events store": "per 25 events",
     "archive": "per batch and day",
-    "detection windows": "per batch: families × buckets (an item each while it fits); the claims in one request",
+    "detection windows": "per batch: families × pages of 5 buckets (an item each while it fits); claims in one request",
     "detection config": "per container, every 30 s",
-    "decision index": "per container, per minute elapsed",
+    "decision index": "per container, every 5 s (a Query of the hour's change log)",
     "geo policy": "per container, every 30 s",
-    "decisions": "per decision",
+    "decisions": "per batch with decisions (one `issue` of its bans)",
     "alerts": "per batch with alerts",
     "HTTP edge": "per request",
 }
@@ -772,8 +772,8 @@ def cuts(runs: list[tuple[Variant, Run]], variants: list[tuple[Variant, Run]], w
         f"**{verdict(worst.total())}** for a dense batch (1,000 failures in one batch: {worst.total()}).",
         f"- Per raw batch, detection windows now cost {per_raw_batch['detection windows']:.1f} requests and "
         f"statistics {per_raw_batch['statistics']:.1f} (were 21.3 and 14.3). "
-        "Detection writes one item per (family, bucket) and statistics four items (the hour's and the day's "
-        "totals, the day's addresses and user names, the sensor's), each a `CounterItems` logical item that "
+        "Detection writes one item per (family, page of five buckets) and statistics four items (the hour's and "
+        "the day's totals, the day's addresses and user names, the sensor's), each a `CounterItems` logical item that "
         "spills by hash only when it nears 400 KB (`chalicelib/events/counter_items.py`), instead of 4 and 8 + 4 "
         "hash shards whatever the batch.",
         f"- With the agent's batches, the fixed part is {fixed:.1f} requests per batch and the events store "
@@ -781,12 +781,12 @@ def cuts(runs: list[tuple[Variant, Run]], variants: list[tuple[Variant, Run]], w
         f"**{top}** ({agent.per_thousand(by_stage[top]):.0f} per 1,000), then **{second}** "
         f"({agent.per_thousand(by_stage[second]):.0f}).",
         f"- Detection windows per agent batch: {windows}. A batch of {agent.events / agent.batches:.0f} events "
-        f"spans ~{_batch_gap(agent) // 60} minutes of log, so the 60-second family alone touches that many bucket "
-        f"items. A batch's trigger claims are one request: a `TransactWriteItems` of conditional puts, or a "
-        f"`PutItem` for a lone claim ({claims} in the run).",
-        "- Not per batch, so not cut by denser batches: decisions (per decision), the decision index and geo policy "
-        "(per minute of log time here: one sensor replaying its log; per wall-clock minute and container in "
-        "production, shared by every sensor the container serves).",
+        f"spans ~{_batch_gap(agent) // 60} minutes of log, so the 60-second family touches that many buckets: "
+        f"two or three pages. A batch's trigger claims are one request: a `TransactWriteItems` of conditional puts, "
+        f"or a `PutItem` for a lone claim ({claims} in the run).",
+        "- Not cut by denser batches: decisions (per batch that has some), the decision index and geo policy "
+        "(time-driven: here the clock follows one sensor's log, minutes per batch; in production the wall clock, "
+        "shared by every sensor the container serves).",
         f"- Batch size still moves the raw figure: {found.get(('--send-all', 20), 0):.0f} for 20-line batches (a "
         f"quiet host flushing every 2 s) to {found.get(('--send-all', 5000), 0):.0f} for 5,000 lines; the agent's "
         f"prefilter gives {found.get(('agent (default)', 1000), 0):.0f} with 1,000-line batches.",

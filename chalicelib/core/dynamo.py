@@ -294,12 +294,12 @@ class DynamoTable:
                 raise DependencyError(f"DynamoDB left items unprocessed in {self.name} after retries")
         return sent
 
-    def batch_get(self, keys: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def batch_get(self, keys: Iterable[Mapping[str, Any]], *, consistent: bool = False) -> list[dict[str, Any]]:
         """Read many items by key, 100 per request, retrying unprocessed keys."""
         keys = [serialize(k) for k in keys]
         found: list[dict[str, Any]] = []
         for start in range(0, len(keys), BATCH_GET_MAX):
-            pending = {self.name: {"Keys": keys[start : start + BATCH_GET_MAX]}}
+            pending = {self.name: {"Keys": keys[start : start + BATCH_GET_MAX], "ConsistentRead": consistent}}
             for attempt in range(8):
                 answer = self.client.batch_get_item(RequestItems=pending)
                 found += [deserialize(i) for i in answer.get("Responses", {}).get(self.name, [])]

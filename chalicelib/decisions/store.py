@@ -2,7 +2,7 @@
 
     D#<value>        <type>#<scope>       the decision record (one per value, type and scope)
     D#<value>        H#<time>#<id>        a history entry of that value (ended, extended, tags changed...)
-    CHG#<minute>     <ms>#<random>        a chunk of the change log, read by every container's index (TTL 2 days)
+    CHG#<hour>       <ms>#<random>        a chunk of the change log, read by every container's index (TTL 2 days)
     STATS#daily      <date>               a daily snapshot of the IOC counters (seed 003)
 
 Indexes: gsi1 lists records by `<type>#<status>#<shard>` (ten shards, so a million active bans do not share
@@ -31,10 +31,6 @@ CHANGE_LOG_TTL = timedelta(days=2)
 
 def _shard(value: str) -> int:
     return zlib.crc32(value.encode()) % SHARDS
-
-
-def _minute(when: datetime) -> str:
-    return when.strftime("%Y%m%d%H%M")
 
 
 def _hour(when: datetime) -> str:
@@ -162,7 +158,7 @@ class DecisionStore:
         for start in range(0, len(changes), CHANGES_PER_LOG_ITEM):
             items.append(
                 {
-                    "pk": f"CHG#{_minute(now)}",
+                    "pk": f"CHG#{_hour(now)}",
                     "sk": f"{base:013d}#{secrets.token_hex(4)}",
                     "changes": changes[start : start + CHANGES_PER_LOG_ITEM],
                     "ttl": epoch(now + CHANGE_LOG_TTL),
@@ -172,16 +168,18 @@ class DecisionStore:
             self._t.batch_write(puts=items)
 
     def changes_since(self, since: datetime, now: datetime) -> list[dict[str, Any]]:
-        """Changes logged from `since` to `now`, oldest first."""
+        """Changes logged from `since` to `now`, oldest first.
+
+        The log is partitioned by hour: an index refreshing every few seconds reads one partition (two when an
+        hour turns), one `Query` from its last position on, however many minutes passed since.
+        """
         found: list[dict[str, Any]] = []
-        minute = since.replace(second=0, microsecond=0)
+        hour = since.replace(minute=0, second=0, microsecond=0)
         floor = f"{int(since.timestamp() * 1000):013d}"
-        while minute <= now:
-            for item in self._t.query_all(
-                "pk = :pk AND sk >= :from", {":pk": f"CHG#{_minute(minute)}", ":from": floor}
-            ):
+        while hour <= now:
+            for item in self._t.query_all("pk = :pk AND sk >= :from", {":pk": f"CHG#{_hour(hour)}", ":from": floor}):
                 found += item.get("changes", [])
-            minute += timedelta(minutes=1)
+            hour += timedelta(hours=1)
         return found
 
     # the expiry sweep's cursor

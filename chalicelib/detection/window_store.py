@@ -2,29 +2,29 @@
 
 Layout, in the counters table (every item has a `ttl`):
 
-- `DW#<bucket seconds>#<bucket index>` / `W`: one logical item per bucket of a *family* (the scenarios whose
-  windows have the same bucket length: every 10-minute window shares 60-second buckets), kept by
-  `events/counter_items.CounterItems`: one DynamoDB item until it nears 400 KB, then spilled by hash to
-  `W~<level>.<index>` parts. Each (scenario, key) is one top-level attribute: `n|<scenario>|<key>` a Number
-  (events), `d|<scenario>|<key>` a String Set (distinct values). DynamoDB's `ADD` works on top-level Numbers
-  and Sets only, hence the flat names.
+- `DW#<bucket seconds>#<page>` / `P`: one logical item per page of `PAGE` consecutive buckets of a *family*
+  (the scenarios whose windows have the same bucket length: every 10-minute window shares 60-second buckets),
+  kept by `events/counter_items.CounterItems`: one DynamoDB item until it nears 400 KB, then spilled by hash to
+  `P~<level>.<index>` parts. Each (scenario, key, bucket) is one top-level attribute: `n|<scenario>|<key>@<n>`
+  a Number (events), `d|<scenario>|<key>@<n>` a String Set (distinct values), `<n>` the bucket's place in its
+  page. DynamoDB's `ADD` works on top-level Numbers and Sets only, hence the flat names.
 - `DT#<minute>#<writer>` / `T`: the keys of scheduled scenarios counted during that minute (one String Set per
   scenario), written by each container to its own `writer` shard (one of `shards`); `sweep` reads them.
 - `DC#<scenario>#<key>` / `C`: a claim: the key triggered and is quiet until `until` (conditional put).
 
-The earlier layout kept a bucket in `DW#<bucket seconds>#<bucket index>#<shard>`, four hash shards whatever
-its size (four updates per bucket and batch); those items are not read any more and expire with their TTL (at
-most a day of `auth-low-and-slow` counts is forgotten at the switch).
+Earlier layouts kept one item per bucket (`DW#<bucket seconds>#<bucket index>` / `W`, before that four hash
+shards of it); those items are not read any more and expire with their TTL (at most a day of
+`auth-low-and-slow` counts is forgotten at the switch).
 
-Requests per batch: one `UpdateItem` per (family, bucket) the batch touches while its item is not full (more
-for a big bucket: one per part and chunk), each carrying up to 250 `ADD` clauses (an UpdateExpression stays
-under 4 KB and DynamoDB's 300-operator cap) and returning the new values (`UPDATED_NEW`); then, for ingest
-scenarios, `BatchGetItem`s of the window's other buckets with a projection of the batch's keys only (up to 100
-items and a 4 KB projection each); one `UpdateItem` of this container's touched item when scheduled scenarios
-counted; the batch's claims in one request (a conditional `PutItem` for one trigger, a `TransactWriteItems` of
-conditional puts for several, resent without the refused ones). For 1,000 failures from 500 addresses and the
-shipped scenarios that is about fifteen requests (see `tests/service/detection/test_window_store.py`), whatever
-the number of addresses.
+Requests per batch: one `UpdateItem` per (family, page) the batch touches while its item is not full (more for
+a big page: one per part and chunk), each carrying up to 250 `ADD` clauses (an UpdateExpression stays under 4 KB
+and DynamoDB's 300-operator cap) and returning the new values (`UPDATED_NEW`); then, for ingest scenarios, one
+`BatchGetItem` per 100 parts of the windows' other pages, read whole (see `_read`); one `UpdateItem` of this
+container's touched item when scheduled scenarios counted; the batch's claims in one request (a conditional
+`PutItem` for one trigger, a `TransactWriteItems` of conditional puts for several, resent without the refused
+ones). For 1,000 failures from 500 addresses and the shipped scenarios that is about fifteen requests (see
+`tests/service/detection/test_window_store.py`), whatever the number of addresses; a batch that spans ten minutes
+of log touches two pages of the one-minute family, not ten items.
 
 Approximations (see `windows.py` for the bucket bound): a batch's events are evaluated at the last event of
 each bucket they fall in; `first_seen` is the start of the oldest bucket with a count; for distinct
@@ -60,6 +60,9 @@ from chalicelib.events.counter_items import MAX_CLAUSES, CounterItems, ItemKey
 from chalicelib.events.model import Event
 
 TTL_MARGIN = 3600
+# Buckets per stored item. A batch that spans minutes of log (an agent catching up) touches one item per page
+# instead of one per bucket; a page is five times a bucket's size, so a busy bucket spills sooner (see the layout).
+PAGE = 5
 TOUCHED_TTL = 3600
 DEFAULT_SHARDS = 4
 
@@ -169,11 +172,16 @@ class DynamoWindows:
 
     def _apply(self, updates: dict[ItemId, dict[str, Any]]) -> dict[ItemId, dict[str, Any]]:
         """Add the batch to its buckets; the new totals of what was added."""
-        ttls = {}
-        for family, index in updates:
-            ttls[_bucket_key((family, index))] = (index + 1 + BUCKETS) * family + TTL_MARGIN  # + the longest window
-        totals, _ = self._counters.add({_bucket_key(i): values for i, values in updates.items()}, ttls)
-        return {_item_id(key): values for key, values in totals.items()}
+        stored: dict[ItemKey, dict[str, Any]] = defaultdict(dict)
+        ttls: dict[ItemKey, int] = {}
+        for (family, index), values in updates.items():
+            page = _page_key(family, index)
+            for name, value in values.items():
+                stored[page][_stored_name(name, index)] = value
+            # Kept until the longest window after the page's last bucket has passed it.
+            ttls[page] = ((index // PAGE + 1) * PAGE + BUCKETS) * family + TTL_MARGIN
+        totals, _ = self._counters.add(stored, ttls)
+        return _logical(totals)
 
     def _touch(self, touched: dict[str, set[str]]) -> None:
         """Record the scheduled scenarios' keys counted this minute, in this container's touched item."""
@@ -196,16 +204,19 @@ class DynamoWindows:
     # Reading and evaluating
 
     def _read(self, evaluations: Iterable[_Eval], known: dict[ItemId, dict[str, Any]]) -> dict[ItemId, dict[str, Any]]:
-        """The window buckets' values for every key to evaluate: from the updates when they hold it, else read."""
-        wanted: dict[ItemKey, set[str]] = defaultdict(set)
+        """The window buckets' values for every key to evaluate: from the updates when they hold it, else from
+        the pages that hold them, read whole. A projection would not cost less: DynamoDB charges a read by the
+        item's size, whatever it returns, and a page's names differ per bucket, so projecting them takes a
+        request per 600 names where whole pages take one per 100 parts."""
+        pages: set[ItemKey] = set()
         for item in evaluations:
             family = item.spec.bucket_seconds
             for index in _indexes(item.points, item.spec.window_seconds):
                 if item.name not in known.get((family, index), {}):
-                    wanted[_bucket_key((family, index))].add(item.name)
-        values = {item_id: dict(found) for item_id, found in known.items()}
-        for key, found in self._counters.values(wanted).items():
-            values.setdefault(_item_id(key), {}).update(found)
+                    pages.add(_page_key(family, index))
+        values = _logical(self._counters.items(sorted(pages), consistent=True)) if pages else {}
+        for item_id, found in known.items():
+            values.setdefault(item_id, {}).update(found)
         return values
 
     def _evaluate(self, item: _Eval, values: dict[ItemId, dict[str, Any]]) -> Reached | None:
@@ -344,14 +355,25 @@ def _claim_put(claim: Claim) -> Put:
     )
 
 
-def _bucket_key(item_id: ItemId) -> ItemKey:
-    family, index = item_id
-    return f"DW#{family}#{index}", "W"
+def _page_key(family: int, index: int) -> ItemKey:
+    """The stored item of a bucket: its family's page of `PAGE` buckets."""
+    return f"DW#{family}#{index // PAGE}", "P"
 
 
-def _item_id(key: ItemKey) -> ItemId:
-    _, family, index = key[0].split("#")
-    return int(family), int(index)
+def _stored_name(name: str, index: int) -> str:
+    """A key's attribute for one bucket of its page: the bucket's place in the page after the last `@`."""
+    return f"{name}@{index % PAGE}"
+
+
+def _logical(stored: dict[ItemKey, dict[str, Any]]) -> dict[ItemId, dict[str, Any]]:
+    """Stored pages' values by bucket and key attribute, as `_plan` and `_evaluate` name them."""
+    found: dict[ItemId, dict[str, Any]] = defaultdict(dict)
+    for (pk, _), values in stored.items():
+        _, family, page = pk.split("#")
+        for attribute, value in values.items():
+            name, offset = attribute.rsplit("@", 1)
+            found[(int(family), int(page) * PAGE + int(offset))][name] = value
+    return found
 
 
 def _indexes(points: list[tuple[int, float]], window_seconds: int) -> set[int]:

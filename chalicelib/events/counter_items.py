@@ -193,30 +193,13 @@ class CounterItems:
 
     # Reading
 
-    def values(self, wanted: Mapping[ItemKey, Iterable[str]]) -> dict[ItemKey, dict[str, Value]]:
-        """The totals of some attributes of logical items (consistent reads, projected to those names)."""
-        parts: dict[Part, set[str]] = {Part(item): set(names) for item, names in wanted.items() if names}
-        totals: dict[ItemKey, dict[str, Value]] = defaultdict(dict)
-        while parts:
-            found, _ = self._project(parts)
-            below: dict[Part, set[str]] = defaultdict(set)
-            for part, names in parts.items():
-                item = found.get(part, {})
-                for name in names & item.keys():
-                    _merge(totals[part.item], name, item[name])
-                if part in self._closed or item.get(CLOSED):
-                    self._closed.add(part)
-                    for name in names:
-                        below[part.child(name)].add(name)
-            parts = {part: names for part, names in below.items() if part.level <= MAX_LEVEL}
-        return dict(totals)
-
-    def items(self, keys: Iterable[ItemKey]) -> dict[ItemKey, dict[str, Value]]:
-        """Whole logical items, their parts merged (what statistics' reads want)."""
+    def items(self, keys: Iterable[ItemKey], *, consistent: bool = False) -> dict[ItemKey, dict[str, Value]]:
+        """Whole logical items, their parts merged (what statistics' reads want; detection's windows read their
+        pages consistently, so that another container's add of a moment ago counts)."""
         totals: dict[ItemKey, dict[str, Value]] = {}
         parts = [Part(item) for item in keys]
         while parts:
-            found = {(i["pk"], i["sk"]): i for i in self._t.batch_get([p.key for p in parts])}
+            found = {(i["pk"], i["sk"]): i for i in self._t.batch_get([p.key for p in parts], consistent=consistent)}
             below = []
             for part in parts:
                 item = found.get((part.key["pk"], part.key["sk"]))

@@ -10,6 +10,7 @@ being lost, and the answer says `queued`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import uuid
@@ -88,6 +89,9 @@ class Ingest:
         self._clock = clock
         self._auto_register = auto_register
         self._max_events = max_events
+        # Sensors this container found registered: their next batches skip the read. A sensor deleted since is
+        # noticed when its batch's last-seen stamp finds no record (`_stamp`), and checked again from then on.
+        self._known: set[str] = set()
 
     # entry points
     def ingest(self, batch: Batch, request_id: str | None = None) -> IngestResult:
@@ -145,16 +149,23 @@ class Ingest:
 
     # steps
     def _ensure_sensor(self, batch: Batch) -> None:
-        if self._sensors.get(batch.sensor) is not None:
+        if batch.sensor in self._known:
             return
-        if not self._auto_register:
-            raise InvalidInputError(
-                f"Unknown sensor {batch.sensor!r}; register it first (POST /api/v1/vms)", code="UNKNOWN_SENSOR"
-            )
-        try:
-            self._sensors.register(batch.sensor, batch.hostname, None, "agent", auto=True)
-        except VigilError:
-            return  # registered by a concurrent batch: fine
+        if self._sensors.get(batch.sensor) is None:
+            if not self._auto_register:
+                raise InvalidInputError(
+                    f"Unknown sensor {batch.sensor!r}; register it first (POST /api/v1/vms)", code="UNKNOWN_SENSOR"
+                )
+            with contextlib.suppress(VigilError):  # registered by a concurrent batch: fine
+                self._sensors.register(batch.sensor, batch.hostname, None, "agent", auto=True)
+        self._known.add(batch.sensor)
+
+    def _stamp(self, sensor: str, events: int, hostname: str | None) -> None:
+        """The sensor's last-seen stamp. A sensor deleted while this container knew it: this batch was taken
+        (its events are stored), and the next one is checked as a stranger's would be."""
+        if not self._sensors.seen(sensor, events, hostname):
+            self._known.discard(sensor)
+            get_logger().warning("batch from a sensor deleted meanwhile", sensor=sensor, events=events)
 
     def _parse(self, batch: Batch, result: IngestResult) -> list[Event]:
         now = self._clock.now()
@@ -217,7 +228,7 @@ class Ingest:
         """Store, count and detect. `progress` records the steps done (the statistics, with the attempt numbers
         they gave) so that a batch retried from the queue is not counted twice."""
         if not events:
-            self._sensors.seen(sensor, 0, hostname)
+            self._stamp(sensor, 0, hostname)
             return
         enriched = self._enrich(events)
         records = [_record(e, enriched[e.source_ip], batch_id, i) for i, e in enumerate(events)]
@@ -234,7 +245,7 @@ class Ingest:
         # arrival id must not predate its write by more than that.
         _, event_requests = self._events.put_batch(records, self._clock.now())
         archive_requests = self._archive.put([{**r, "time": iso(r["time"])} for r in records], sensor, batch_id)
-        self._sensors.seen(sensor, len(events), hostname)
+        self._stamp(sensor, len(events), hostname)
         outcome = self._responder.respond(events, enriched, request_id)
         result.decisions = outcome.get("decisions", [])
         result.alerts = outcome.get("alerts", 0)

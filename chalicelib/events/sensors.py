@@ -100,21 +100,26 @@ class Sensors:
         if self._t.delete({"pk": f"SENSOR#{vm_id}", "sk": "SENSOR"}) is None:
             raise NotFoundError(f"VM {vm_id} not found")
 
-    def seen(self, vm_id: str, events: int, hostname: str | None, when: datetime | None = None) -> None:
-        """Stamp a batch: last_seen, events received, and the hostname it reports under."""
+    def seen(self, vm_id: str, events: int, hostname: str | None, when: datetime | None = None) -> bool:
+        """Stamp a batch: last_seen, events received, and the hostname it reports under. False, and nothing
+        written, when the sensor is not registered (deleted since its batch began)."""
         names = {"#n": "events_received"}
         values: dict[str, Any] = {":at": iso(when or self._clock.now()), ":n": events}
         expression = "SET last_seen = :at ADD #n :n"
         if hostname:
             expression = "SET last_seen = :at, hostname = if_not_exists(hostname, :h) ADD #n :n"
             values[":h"] = hostname
-        self._t.update(
-            {"pk": f"SENSOR#{vm_id}", "sk": "SENSOR"},
-            expression,
-            names=names,
-            values=values,
-            condition="attribute_exists(pk)",
-        )
+        try:
+            self._t.update(
+                {"pk": f"SENSOR#{vm_id}", "sk": "SENSOR"},
+                expression,
+                names=names,
+                values=values,
+                condition="attribute_exists(pk)",
+            )
+        except ConflictError:
+            return False
+        return True
 
     def active_count(self) -> int:
         return sum(1 for s in self.list() if s["status"] == "active")

@@ -197,6 +197,26 @@ def test_other_containers_see_changes_within_the_staleness_bound(container, sett
     assert not other.is_banned("192.0.2.60")
 
 
+def test_a_refresh_reads_the_change_log_in_one_query_per_hour(container, settings, aws, clock) -> None:
+    """An index that refreshes after 50 quiet minutes, across an hour's turn, reads two partitions, not 50, and
+    misses none of the changes made on either side of the turn."""
+    other = Container(settings, clock=clock, aws=aws).decisions
+    clock.set("2026-11-24T10:10:00+00:00")
+    assert not other.is_banned("192.0.2.70")  # builds its index at 10:10
+    clock.set("2026-11-24T10:59:58+00:00")
+    container.decisions.ban(BanRequest("192.0.2.70", seconds=3600), actor="t")
+    clock.set("2026-11-24T11:00:03+00:00")
+    container.decisions.ban(BanRequest("192.0.2.71", seconds=3600), actor="t")
+    clock.set("2026-11-24T11:00:10+00:00")
+    with count_requests(aws.client("dynamodb")) as counts:
+        assert other.is_banned("192.0.2.70") and other.is_banned("192.0.2.71")
+    assert counts == {"dynamodb.Query": 2}, counts
+    clock.advance(settings.index_staleness_seconds + 1)
+    with count_requests(aws.client("dynamodb")) as counts:
+        assert other.is_banned("192.0.2.71")
+    assert counts == {"dynamodb.Query": 1}, "within the hour: one partition"
+
+
 def test_ioc_import_is_batched(container, aws) -> None:
     """Writes go 25 to a transaction, reads 100 to a batch, changes 200 to a message, 10 messages to a call."""
     items = [

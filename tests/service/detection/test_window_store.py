@@ -15,7 +15,7 @@ from chalicelib.core.clock import FixedClock
 from chalicelib.core.dynamo import DynamoTable
 from chalicelib.detection.engine import Detector
 from chalicelib.detection.scenarios import Scenario, load_defaults
-from chalicelib.detection.window_store import DynamoWindows
+from chalicelib.detection.window_store import PAGE, DynamoWindows
 from chalicelib.detection.windows import Claim, InMemoryWindows
 from chalicelib.events.counter_items import CAPACITY
 from chalicelib.events.model import AUTH_FAILURE, INVALID_USER, LOG_AUTH, MEDIUM, Event
@@ -71,6 +71,24 @@ def test_a_batch_spanning_buckets_is_evaluated_at_each(table, clock) -> None:
     burst = [failure(now + timedelta(seconds=s)) for s in range(5)]
     (trigger,) = ssh.observe([*burst, failure(now + timedelta(minutes=30))])
     assert trigger.at == now + timedelta(seconds=4)  # the burst's bucket, not the late event's window
+
+
+def test_a_batch_spanning_minutes_writes_a_page_of_buckets_at_once(table, clock, aws) -> None:
+    """An agent catching up sends minutes of log in one batch: ten one-minute buckets of the 10-minute window are
+    two pages (`PAGE` buckets each), two updates, not ten; the counts still add up across the pages."""
+    ssh = detector(table, clock, defaults("ssh-bruteforce"))
+    start = clock.now()  # 10:00:00, the start of a page
+    spread = [failure(start + timedelta(seconds=59 * n), ip=f"198.51.100.{n + 1}") for n in range(10)]
+    with count_requests(aws.client("dynamodb")) as counts:
+        assert ssh.observe(spread) == []
+    assert counts["dynamodb.UpdateItem"] == 10 // PAGE, counts
+    slow = [failure(start + timedelta(seconds=110 * n + 1)) for n in range(5)]  # nine minutes: five buckets
+    (trigger,) = ssh.observe(slow)
+    assert (trigger.count, trigger.at) == (5, slow[-1].time)
+    other = "192.0.2.99"  # three failures in the first page, then two in the next page, a batch later
+    assert ssh.observe([failure(start + timedelta(seconds=s), ip=other) for s in (240, 250, 260)]) == []
+    (trigger,) = ssh.observe([failure(start + timedelta(seconds=s), ip=other) for s in (310, 320)])
+    assert trigger.count == 5 and trigger.first_seen == start + timedelta(seconds=240)
 
 
 def test_the_bucketed_window_may_count_one_bucket_more_than_the_exact_one(table, clock) -> None:
@@ -204,10 +222,10 @@ def test_the_request_budget_of_a_batch(table, clock, aws) -> None:
     for counts in (cold, warm):
         assert sum(counts.values()) <= 30, counts
         assert counts["dynamodb.PutItem"] == 0
-    # One item per bucket while it fits: 500 keys in chunks of 250 clauses for the 60 s and 8640 s families,
-    # three scenarios' worth in the 360 s family, and the touched keys.
+    # One item per page of buckets while it fits: 500 keys in chunks of 250 clauses for the 60 s and 8640 s
+    # families, three scenarios' worth in the 360 s family, and the touched keys.
     assert cold["dynamodb.UpdateItem"] == 2 + 6 + 2 + 1
-    assert cold["dynamodb.BatchGetItem"] <= 3  # the other buckets of two windows, 600 names a request
+    assert cold["dynamodb.BatchGetItem"] == 1  # the windows' other pages, read whole: up to 100 in a request
 
 
 def test_a_flood_from_one_address_is_one_update_per_family(table, clock, aws) -> None:
@@ -240,7 +258,7 @@ def test_a_full_bucket_spills_and_still_counts(table, clock, aws) -> None:
     ssh = detector(table, clock, defaults("ssh-bruteforce"))
     now = clock.now()
     assert ssh.observe([failure(now + timedelta(seconds=s)) for s in range(3)]) == []
-    bucket = {"pk": f"DW#60#{int(now.timestamp()) // 60}", "sk": "W"}
+    bucket = {"pk": f"DW#60#{int(now.timestamp()) // 60 // PAGE}", "sk": "P"}
     aws.client("dynamodb").update_item(
         TableName=table.name,
         Key={name: {"S": value} for name, value in bucket.items()},
@@ -251,4 +269,4 @@ def test_a_full_bucket_spills_and_still_counts(table, clock, aws) -> None:
     (trigger,) = ssh.observe([failure(now + timedelta(seconds=s)) for s in (3, 4)])
     assert trigger.count == 5
     parts = sorted(item["sk"] for item in table.scan_all() if item["pk"] == bucket["pk"])
-    assert parts[0] == "W" and len(parts) == 2 and parts[1].startswith("W~1.")
+    assert parts[0] == "P" and len(parts) == 2 and parts[1].startswith("P~1.")
