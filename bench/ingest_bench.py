@@ -740,12 +740,22 @@ def http_section(runs: list[HttpRun], seconds: float) -> list[str]:
         "| CPU used (platform, moto) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
         *rows,
+        *_error_answers(runs),
         "",
         f"The machine has {os.cpu_count()} cores, shared by the clients, the platform's process and moto's. "
         "**moto's speed is the ceiling of a local run, not a performance model of AWS**: DynamoDB, S3 and SQS do "
         "not run on the caller's cores there, each batch is a Lambda invocation of its own, and throughput scales "
         "with concurrency, bounded by request latency, table capacity and the request counts above.",
     ]
+
+
+def _error_answers(runs: list[HttpRun]) -> list[str]:
+    """One answer per error status, so that a reader sees what the errors were."""
+    samples: dict[int, str] = {}
+    for run in runs:
+        for status, text in run.samples.items():
+            samples.setdefault(status, text)
+    return ["", *(f"Answer with {status}: `{text}`" for status, text in sorted(samples.items()))] if samples else []
 
 
 def cuts(runs: list[tuple[Variant, Run]], variants: list[tuple[Variant, Run]], worst: Run) -> list[str]:

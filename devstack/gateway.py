@@ -5,10 +5,16 @@ turns that answer into a 404 in the contract's envelope (gateway responses); Cha
 403 "Missing Authentication Token" instead, so here an unmatched route is rendered by the app's edge. And
 `chalice local` reports 127.0.0.1 as every caller's `sourceIp`, which would put every client in one rate-limit
 and ban bucket; here the socket's peer address is passed through, as API Gateway does.
+
+And one invocation at a time, as one Lambda container runs them: the threaded server reads and writes sockets
+concurrently, but Chalice keeps the request being handled on the app object (`app.current_request`), so two
+invocations running together in one process read each other's request (seen as one sensor's batch answered
+with another's `409 being processed`). Lambda scales by running more containers, never two at once in one.
 """
 
 from __future__ import annotations
 
+import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -16,9 +22,11 @@ from chalice.local import ChaliceRequestHandler, LocalGateway, LocalGatewayExcep
 
 from chalicelib.api.edge import unmatched_route_response
 
+_INVOCATION = threading.Lock()  # the app's one "container": see the module's docstring
+
 
 class VigilGateway(LocalGateway):
-    """Chalice's local gateway with API Gateway's 404s and the caller's real address."""
+    """Chalice's local gateway with API Gateway's 404s, the caller's real address, one invocation at a time."""
 
     def handle_request(
         self,
@@ -33,7 +41,8 @@ class VigilGateway(LocalGateway):
         except ValueError:
             return unmatched_route_response(method, path.split("?", maxsplit=1)[0], headers)
         self.event_converter.LOCAL_SOURCE_IP = source_ip
-        return super().handle_request(method, path, headers, body)
+        with _INVOCATION:
+            return super().handle_request(method, path, headers, body)
 
 
 class VigilRequestHandler(ChaliceRequestHandler):

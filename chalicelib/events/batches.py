@@ -7,10 +7,15 @@ the pipeline (parsers, stores) at cold start: the container loads it on the firs
 The first arrival of `(sensor, batch_id)` claims a marker with a conditional put; a retry finds the marker and
 gets the first answer back. A marker whose batch failed before finishing is removed, so the retry runs.
 Markers expire after a week (TTL).
+
+Each claim writes a token of its own: the SDK resends a put whose answer it lost (a 500, a reset connection)
+although the first attempt may have been written, and that resend then finds the marker. The token tells our
+own marker from another arrival's, so a batch is not refused as "being processed" by itself.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,11 +47,13 @@ class BatchLedger:
     def _key(self, sensor: str, batch_id: str) -> dict[str, str]:
         return {"pk": f"BATCH#{sensor}#{batch_id}", "sk": "B"}
 
-    def claim(self, sensor: str, batch_id: str, now: datetime) -> dict[str, Any] | None:
-        """Claim the batch; None when it is new, else the recorded answer of the first arrival."""
+    def claim(self, sensor: str, batch_id: str, now: datetime, token: str | None = None) -> dict[str, Any] | None:
+        """Claim the batch; None when it is new (or the marker is this claim's own `token`), else the recorded
+        answer of the first arrival; `ConflictError` while another arrival is still running it."""
+        token = token or secrets.token_hex(8)
         try:
             self._t.put(
-                {**self._key(sensor, batch_id), "state": "running", "ttl": epoch(now + KEEP)},
+                {**self._key(sensor, batch_id), "state": "running", "token": token, "ttl": epoch(now + KEEP)},
                 condition="attribute_not_exists(pk)",
             )
             return None
@@ -54,6 +61,8 @@ class BatchLedger:
             found = self._t.get(self._key(sensor, batch_id), consistent=True) or {}
             if found.get("state") == "done":
                 return dict(found.get("result") or {})
+            if found.get("token") == token:
+                return None  # our own put, written by an attempt whose answer was lost
             raise ConflictError(f"Batch {batch_id} is being processed; retry in a moment") from None
 
     def finish(self, sensor: str, batch_id: str, result: dict[str, Any], now: datetime) -> None:

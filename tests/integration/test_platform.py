@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -18,6 +20,7 @@ from tests.integration.conftest import (
     start_stack,
     stop_stack,
 )
+from tests.support.logs import sshd_failure
 
 pytestmark = pytest.mark.integration
 
@@ -110,3 +113,35 @@ def test_the_emulator_does_not_outlive_a_killed_platform(tmp_path) -> None:
 def _listening(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_concurrent_requests_are_each_answered_for_themselves(stack: Stack) -> None:
+    """Two agents post at once, the same batch id for their own sensors: each gets its own batch's answer. (The
+    threaded local server once ran both invocations together, and Chalice's one `current_request` mixed them.)"""
+    token = admin_token(stack)
+    keys = []
+    for sensor in ("conc-0", "conc-1"):
+        body = {"name": sensor, "scopes": ["INGEST"], "sensor": sensor}
+        status, _, answer = call("POST", stack.url("/api/v1/api-keys"), token=token, body=body)
+        assert status == 201, answer
+        keys.append(json.loads(answer)["data"]["key"])
+    now = datetime.now(UTC)
+
+    def post(number: int, batch_id: str, answers: dict[int, tuple[int, bytes]]) -> None:
+        lines = [sshd_failure(now, f"198.51.100.{number + 1}") for _ in range(3 + 4 * number)]
+        body = {"sensor": f"conc-{number}", "format": "sshd", "batch_id": batch_id, "lines": lines}
+        key = {"X-API-Key": keys[number]}
+        status, _, answer = call("POST", stack.url("/api/v1/ingest"), body=body, headers=key)
+        answers[number] = (status, answer)
+
+    for round_ in range(3):
+        answers: dict[int, tuple[int, bytes]] = {}
+        threads = [threading.Thread(target=post, args=(number, f"same-{round_}", answers)) for number in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(answers) == [0, 1]
+        for number, (status, answer) in sorted(answers.items()):
+            assert status == 200, answer
+            assert json.loads(answer)["data"]["accepted"] == 3 + 4 * number, (round_, number, answer)
