@@ -730,8 +730,9 @@ def http_section(runs: list[HttpRun], seconds: float) -> list[str]:
     return [
         f"### Events per second through `POST /api/v1/ingest` on the local stack (real HTTP, {seconds:g} s per row)",
         "",
-        "`scripts/run` on free ports (`tests.integration.conftest.start_stack`: moto server, Chalice's threaded "
-        "local server, schedules and queue driver), its admin, one INGEST key bound to a sensor per client "
+        "`scripts/run` on free ports (`tests.integration.conftest.start_stack`: moto server, Chalice's local "
+        "server running one invocation at a time as one Lambda container does, schedules and queue driver), its "
+        "admin, one INGEST key bound to a sensor per client "
         f"(`POST /api/v1/api-keys`), {BATCH_LINES}-line batches of the same log re-stamped to end a minute ago, "
         "posted back to back by each client on a new connection as the agent does; one warm-up batch per sensor "
         "first, not timed.",
