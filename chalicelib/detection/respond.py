@@ -67,9 +67,7 @@ class PlannedBan:
     """A ban the batch issues when it ends, the step its outcome fills, and what the same address's later
     triggers do if it is refused (with the ban in force, they do nothing)."""
 
-    ip: str
-    scenario: str
-    request: BanRequest
+    request: BanRequest  # its target is the address, its scenario the one that asked
     step: Step
     if_refused: list[Callable[[VigilError], None]] = field(default_factory=list)
 
@@ -227,7 +225,7 @@ class Responder:
             recidivism=recidivism,
             extra=details,
         )
-        outcome.bans[ip] = PlannedBan(ip, scenario, request, step)
+        outcome.bans[ip] = PlannedBan(request, step)
 
     def _pend(self, trigger: Any, details: dict[str, Any], outcome: Outcome, request_id: str | None) -> None:
         """Propose a pending ban now; if the batch plans to ban the address (maybe another scenario), only once
@@ -263,7 +261,7 @@ class Responder:
             return
         for ban, verdict in zip(planned, self._verdicts(planned, request_id), strict=True):
             if isinstance(verdict, VigilError):  # whitelisted, reserved, too broad: recorded, the batch goes on
-                self._refuse(ban.step, ban.ip, ban.scenario, verdict)
+                self._refuse(ban.step, ban.request.target, ban.request.scenario, verdict)
                 for then in ban.if_refused:
                     then(verdict)
             else:
@@ -271,7 +269,7 @@ class Responder:
                     "action": "ban",
                     "ip": verdict.address,
                     "id": verdict.id,
-                    "scenario": ban.scenario,
+                    "scenario": ban.request.scenario,
                     "until": iso(verdict.until),
                 }
 

@@ -22,7 +22,7 @@ and DynamoDB's 300-operator cap) and returning the new values (`UPDATED_NEW`); t
 `BatchGetItem` per 100 parts of the windows' other pages, read whole (see `_read`); one `UpdateItem` of this
 container's touched item when scheduled scenarios counted; the batch's claims in one request (a conditional
 `PutItem` for one trigger, a `TransactWriteItems` of conditional puts for several, resent without the refused
-ones). For 1,000 failures from 500 addresses and the shipped scenarios that is about fifteen requests (see
+ones). For 1,000 failures from 500 addresses and the shipped scenarios that is about twelve requests (see
 `tests/service/detection/test_window_store.py`), whatever the number of addresses; a batch that spans ten minutes
 of log touches two pages of the one-minute family, not ten items.
 

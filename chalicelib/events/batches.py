@@ -47,10 +47,10 @@ class BatchLedger:
     def _key(self, sensor: str, batch_id: str) -> dict[str, str]:
         return {"pk": f"BATCH#{sensor}#{batch_id}", "sk": "B"}
 
-    def claim(self, sensor: str, batch_id: str, now: datetime, token: str | None = None) -> dict[str, Any] | None:
-        """Claim the batch; None when it is new (or the marker is this claim's own `token`), else the recorded
-        answer of the first arrival; `ConflictError` while another arrival is still running it."""
-        token = token or secrets.token_hex(8)
+    def claim(self, sensor: str, batch_id: str, now: datetime) -> dict[str, Any] | None:
+        """Claim the batch; None when it is new (or the marker is this claim's own, see the module), else the
+        recorded answer of the first arrival; `ConflictError` while another arrival is still running it."""
+        token = secrets.token_hex(8)
         try:
             self._t.put(
                 {**self._key(sensor, batch_id), "state": "running", "token": token, "ttl": epoch(now + KEEP)},

@@ -41,8 +41,7 @@ def test_a_claim_resent_by_the_sdk_is_still_ours(ledger, clock, resent_once) -> 
 
 
 def test_a_finished_batch_answers_its_first_answer_and_other_sensors_are_apart(ledger, clock) -> None:
-    assert ledger.claim("web01", "b-1", clock.now(), token="first") is None
-    assert ledger.claim("web01", "b-1", clock.now(), token="first") is None, "the same claim, resent"
+    assert ledger.claim("web01", "b-1", clock.now()) is None
     assert ledger.claim("web02", "b-1", clock.now()) is None, "another sensor's batch of the same id"
     ledger.finish("web01", "b-1", {"accepted": 3}, clock.now())
     assert ledger.claim("web01", "b-1", clock.now()) == {"accepted": 3}
