@@ -323,32 +323,24 @@ def run_plain(path: Path) -> dict:
     return {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu, "matches": found}
 
 
-def lines_of(path: Path) -> list[str]:
-    """The file's lines as replay reads them (binary chunks, decoded, split on newlines)."""
-    return path.read_bytes().decode("utf-8", "replace").split("\n")
-
-
 def run_parts(path: Path) -> dict:
-    """In process, CPU time, best of 3, collector off as in replay: the sshd parser alone over the file's lines,
-    then the detector alone (every shipped scenario, minute batches and sweeps) over the parsed events."""
-    from chalicelib.core.clock import FixedClock  # noqa: PLC0415 - the project, only for this runner
-    from chalicelib.detection.engine import Detector  # noqa: PLC0415
-    from chalicelib.detection.scenarios import load_defaults  # noqa: PLC0415
-    from chalicelib.detection.windows import InMemoryWindows  # noqa: PLC0415
+    """In process, CPU time, best of 3, collector off as in replay: replay's sshd parser (`scan`) alone over the
+    file's chunks, then the detector alone (every shipped scenario, minute batches and sweeps) over its events."""
+    from chalicelib.detection.scenarios import load_defaults  # noqa: PLC0415 - the project, only for this runner
     from chalicelib.events.parsers import ParseContext, reset_caches  # noqa: PLC0415
-    from chalicelib.events.parsers.registry import parse_lines  # noqa: PLC0415
+    from chalicelib.events.parsers.sshd import scan  # noqa: PLC0415
 
     replay = _replay_module()
-    lines = lines_of(path)
+    texts = list(replay.LogFile(path).texts())
     parse, detect = float("inf"), float("inf")
     gc.disable()
     try:
         for _ in range(3):
             reset_caches()
+            detector = replay.replay_detector(load_defaults(), 2026, None)
             started = time.process_time()
-            events = list(parse_lines("sshd", lines, ParseContext(year=2026)))
+            events = list(scan(texts, ParseContext(year=2026), detector.counts))
             parse = min(parse, time.process_time() - started)
-            detector = Detector(load_defaults(), InMemoryWindows(), FixedClock(START))
             started = time.process_time()
             triggers, _ = replay.replay(events, detector)
             detect = min(detect, time.process_time() - started)
@@ -537,6 +529,7 @@ def report(log: Path, work: Path, args: argparse.Namespace, generated: float) ->
     plain = min((run_plain(log) for _ in range(3)), key=lambda r: r["seconds"])
     replays = [run_replay(log, work / "decisions.jsonl") for _ in range(3)]
     vigil = min(replays, key=lambda r: r["seconds"])
+    inner = min(r["inner"] for r in replays)
     parts = run_parts(log)
     note = None if args.skip_external else ensure_tools()
     f2b = cs = None
@@ -550,7 +543,8 @@ def report(log: Path, work: Path, args: argparse.Namespace, generated: float) ->
     print(f"## Detection: replay of a {total:,}-line auth.log\n")
     print(
         f"Generated with seed {args.seed} in {generated:.1f} s: {total:,} lines, "
-        f"{sum(1 for _ in _sshd_lines(log)):,} from sshd, {summary['events']:,} events parsed by Vigil.\n"
+        f"{sum(1 for _ in _sshd_lines(log)):,} from sshd, {summary['events']:,} of them events that Vigil's "
+        "scenarios count (replay parses those lines in full and steps over the others in the regex engine).\n"
     )
     print("| runner | seconds | lines/s | vs plain loop | what it does |")
     print("|---|---:|---:|---:|---|")
@@ -563,10 +557,10 @@ def report(log: Path, work: Path, args: argparse.Namespace, generated: float) ->
         (
             "`scripts/replay --json` end to end",
             vigil["seconds"],
-            "interpreter start, full parsing, 8 scenarios, JSON out",
+            "interpreter start, parsing, 8 scenarios, JSON out",
         ),
-        ("`scripts/replay` after start-up", vigil["inner"], "its own timing: read, parse, detect, decide"),
-        ("  of which: sshd `parse_lines` alone", parts["parse"], f"in process, {parts['events']:,} events"),
+        ("`scripts/replay` after start-up", inner, "its own timing: read, parse, detect, decide"),
+        ("  of which: sshd `scan` alone", parts["parse"], f"in process, reads the chunks, {parts['events']:,} events"),
         ("  of which: detection alone", parts["detect"], f"in process, 8 scenarios, {parts['triggers']:,} decisions"),
     ]
     if f2b:
@@ -578,8 +572,8 @@ def report(log: Path, work: Path, args: argparse.Namespace, generated: float) ->
         print(f"| {name} | {seconds:.2f} | {rate:,.0f} | {rate / (total / plain['seconds']):.2f}x | {what} |")
     goal = total / plain["seconds"] / 2
     print(
-        f"\nGoal: half the plain loop, {goal:,.0f} lines/s. Replay after start-up: {total / vigil['inner']:,.0f} "
-        f"lines/s ({'met' if total / vigil['inner'] >= goal else 'not met'}); end to end: "
+        f"\nGoal: half the plain loop, {goal:,.0f} lines/s. Replay after start-up: {total / inner:,.0f} "
+        f"lines/s ({'met' if total / inner >= goal else 'not met'}); end to end: "
         f"{total / vigil['seconds']:,.0f} lines/s. Best of 3 for the Python runners, one run for the others."
     )
     print(f"\nVigil's decisions: {json.dumps(summary['by_scenario'])}")

@@ -15,7 +15,7 @@ bans, computes the ban time (`decisions.ttl.recidivism_ttl`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -226,6 +226,18 @@ class Detector:
         # A stand-in of that shape: the static checks read nothing else.
         shape = Event(EPOCH, "", kind, service, log_type, INFO, fields=fields)
         return any(group.static(shape) for group in groups)
+
+    def counted(self, events: Iterable[Event]) -> Iterator[Event]:
+        """The events of a shape some scenario counts (`counts` per event, memoised): what replay reports as its
+        events, whichever path parsed them."""
+        kinds = self._by_kind
+        memo = self._memo
+        for event in events:
+            if event.kind not in kinds:
+                continue
+            shape = memo.get((event.kind, event.service, event.log_type, id(event.fields)))
+            if shape[1] if shape is not None else self._classify(event):
+                yield event
 
     def observe(self, events: Sequence[Event]) -> list[Trigger]:
         """Count one batch; the triggers of ingest-evaluated scenarios it completed, in time order."""

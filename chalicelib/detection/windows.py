@@ -32,13 +32,15 @@ shared one. Both implement `Windows`.
 from __future__ import annotations
 
 import math
+from bisect import insort
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import NamedTuple, Protocol
 
+from chalicelib.core.clock import EPOCH
 from chalicelib.events.model import Event
 
 BUCKETS = 10  # per window, in DynamoDB
@@ -171,12 +173,13 @@ class _State:
     twice the last trimmed size for scheduled ones (evaluated by `sweep`) and distinct ones (values repeat).
     """
 
-    __slots__ = ("check", "events", "values")
+    __slots__ = ("check", "due", "events", "values")
 
     def __init__(self, check: int) -> None:
         self.events: deque[Event] = deque()
         self.values: dict[str, int] = {}  # distinct scenarios only
         self.check = check
+        self.due: datetime | None = None  # scheduled scenarios with a tick: when the key is next evaluated
 
 
 class InMemoryWindows:
@@ -186,13 +189,22 @@ class InMemoryWindows:
     starts empty when the hold ends. In production the ban stops those events at the firewall; a replayed log
     was written without the ban, and counting its banned attacker's lines would only re-reach a threshold
     whose trigger the claim refuses anyway.
+
+    Scheduled scenarios, two ways. Without a `tick`, as the minute schedule runs them: `sweep(specs, now)`
+    evaluates at `now` the keys counted since the last sweep, so a caller that wants an evaluation every minute
+    records a minute at a time. With a `tick` (replay: a minute), `record` evaluates each key itself at the end
+    of every tick that holds its events, before it counts a later tick's, and `sweep(specs, now)` evaluates the
+    keys whose tick has ended by `now`: the same evaluations, at the same times, as a sweep after every tick, but
+    a batch may span hours, which spares replay a batch (and its overhead) per minute of log. A late event (older
+    than the key's newest) takes its place in the window and counts from the key's next evaluation.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tick: timedelta | None = None) -> None:
         self._states: dict[str, dict[Key, _State]] = {}
-        self._touched: dict[str, set[Key]] = {}
+        self._touched: dict[str, set[Key]] = {}  # without a tick: counted since the last sweep; with: due
         self._claims: dict[str, dict[Key, datetime]] = {}
         self._specs: dict[str, WindowSpec] = {}
+        self._tick = tick
 
     def record(self, batch: Sequence[Counted]) -> list[Reached]:
         reached: list[Reached] = []
@@ -203,7 +215,9 @@ class InMemoryWindows:
                 states = self._states[spec.name] = {}
                 self._claims[spec.name] = {}
                 self._specs[spec.name] = spec
-            if spec.scheduled:
+            if spec.scheduled and self._tick is not None:
+                self._count_ticks(spec, self._tick, states, counted.events, reached)
+            elif spec.scheduled:
                 self._touched.setdefault(spec.name, set()).update(counted.events)
                 self._count_only(spec, states, counted.events)
             elif spec.distinct is None:
@@ -211,6 +225,32 @@ class InMemoryWindows:
             else:
                 self._count_distinct(spec, spec.distinct, states, counted.events, reached)
         return reached
+
+    def _unheld(
+        self,
+        spec: WindowSpec,
+        states: dict[Key, _State],
+        batch: Mapping[Key, Sequence[Event]],
+        check: int,
+        *,
+        merge: bool = True,
+    ) -> Iterator[tuple[Key, _State, Sequence[Event]]]:
+        """Each key of the batch with its window (a new one trimmed at `check`) and the events to count: those
+        its claim, if any, lets count (from the end of its hold; a key with none is left out). With `merge`, late
+        events (older than the window's newest) come with the window's own, which is emptied, to count again."""
+        claims = self._claims[spec.name]
+        for key, listed in batch.items():
+            events = listed
+            if claims and key in claims:
+                events = _after(claims, key, listed)
+                if not events:
+                    continue
+            state = states.get(key)
+            if state is None:
+                state = states[key] = _State(check)
+            elif merge and state.events and events[0].time < state.events[-1].time:
+                events = _merge(state.events, state.values, events)
+            yield key, state, events
 
     def _count(
         self, spec: WindowSpec, states: dict[Key, _State], batch: Mapping[Key, Sequence[Event]], out: list[Reached]
@@ -222,20 +262,9 @@ class InMemoryWindows:
         hold = timedelta(seconds=spec.hold_seconds)
         threshold = spec.threshold
         name = spec.name
-        claims = self._claims[name]
-        for key, listed in batch.items():
-            events = listed
-            if claims and key in claims:  # held: only what comes after its hold counts
-                events = _after(claims, key, listed)
-                if not events:
-                    continue
-            state = states.get(key)
-            if state is None:
-                state = states[key] = _State(threshold)
+        for key, state, events in self._unheld(spec, states, batch, threshold):
             queue = state.events
-            if queue and events[0].time < queue[-1].time:
-                events = _merge(queue, None, events)
-            elif len(queue) + len(events) < threshold:
+            if len(queue) + len(events) < threshold:
                 queue.extend(events)
                 continue
             quiet: datetime | None = None
@@ -258,20 +287,8 @@ class InMemoryWindows:
         """Scheduled scenarios: keep the window (trimmed when it doubles); `sweep` evaluates it."""
         window = timedelta(seconds=spec.window_seconds)
         value_of = spec.distinct
-        name = spec.name
-        claims = self._claims[name]
-        for key, listed in batch.items():
-            events = listed
-            if claims and key in claims:  # held: only what comes after its hold counts
-                events = _after(claims, key, listed)
-                if not events:
-                    continue
-            state = states.get(key)
-            if state is None:
-                state = states[key] = _State(2 * spec.threshold)
+        for _, state, events in self._unheld(spec, states, batch, 2 * spec.threshold):
             queue, values = state.events, state.values
-            if queue and events[0].time < queue[-1].time:
-                events = _merge(queue, values, events)
             if value_of is None:
                 queue.extend(events)
             else:
@@ -283,6 +300,58 @@ class InMemoryWindows:
             if queue and len(queue) >= state.check:
                 _evict(queue, values, value_of, queue[-1].time - window)
                 state.check = max(2 * len(queue), 2 * spec.threshold)
+
+    def _count_ticks(
+        self,
+        spec: WindowSpec,
+        tick: timedelta,
+        states: dict[Key, _State],
+        batch: Mapping[Key, Sequence[Event]],
+        out: list[Reached],
+    ) -> None:
+        """Scheduled scenarios with a tick: count, and evaluate each key at the end of each tick of its events."""
+        window = timedelta(seconds=spec.window_seconds)
+        due_keys = self._touched.setdefault(spec.name, set())
+        for key, state, events in self._unheld(spec, states, batch, 2 * spec.threshold, merge=False):
+            self._tick_through(spec, tick, key, state, events, out)
+            if len(state.events) >= state.check:
+                _evict(state.events, state.values, spec.distinct, state.events[-1].time - window)
+                state.check = max(2 * len(state.events), 2 * spec.threshold)
+            if state.due is not None:
+                due_keys.add(key)
+            else:
+                due_keys.discard(key)
+
+    def _tick_through(
+        self, spec: WindowSpec, tick: timedelta, key: Key, state: _State, events: Sequence[Event], out: list[Reached]
+    ) -> None:
+        """One key's events of a batch, in order: each appended, after the evaluation of any tick it closes."""
+        hold = timedelta(seconds=spec.hold_seconds)
+        value_of = spec.distinct
+        queue, values = state.events, state.values
+        quiet: datetime | None = None
+        for event in events:
+            time = event.time
+            if quiet is not None and time < quiet:
+                continue  # reached in this batch: the rest falls in the hold its claim will take
+            due = state.due
+            if due is not None and time >= due:  # the key's tick is over: evaluate it first
+                state.due = None
+                if self._evaluate(spec, key, state, due, out):
+                    quiet = due + hold
+                    if time < quiet:
+                        continue
+            if value_of is not None:
+                value = value_of(event)
+                if value is None:
+                    continue
+                values[value] = values.get(value, 0) + 1
+            if queue and time < queue[-1].time:
+                insort(queue, event, key=_time)  # late: in its place, so that eviction stays in order
+            else:
+                queue.append(event)
+            if state.due is None:
+                state.due = _tick_end(time, tick)
 
     def _count_distinct(
         self,
@@ -296,19 +365,8 @@ class InMemoryWindows:
         hold = timedelta(seconds=spec.hold_seconds)
         threshold = spec.threshold
         name = spec.name
-        claims = self._claims[name]
-        for key, listed in batch.items():
-            events = listed
-            if claims and key in claims:  # held: only what comes after its hold counts
-                events = _after(claims, key, listed)
-                if not events:
-                    continue
-            state = states.get(key)
-            if state is None:
-                state = states[key] = _State(2 * threshold)
+        for key, state, events in self._unheld(spec, states, batch, 2 * threshold):
             queue, values = state.events, state.values
-            if queue and events[0].time < queue[-1].time:
-                events = _merge(queue, values, events)
             quiet: datetime | None = None
             for event in events:
                 if quiet is not None and event.time < quiet:
@@ -332,23 +390,39 @@ class InMemoryWindows:
     def sweep(self, specs: Sequence[WindowSpec], now: datetime) -> list[Reached]:
         reached: list[Reached] = []
         for spec in specs:
-            touched = self._touched.pop(spec.name, set())
             states = self._states.get(spec.name, {})
-            start = now - timedelta(seconds=spec.window_seconds)
-            distinct = spec.distinct is not None
-            for key in touched:
-                state = states.get(key)
-                # Fewer events (or values) than the threshold cannot have reached it: skip the trimming.
-                if state is None or len(state.values if distinct else state.events) < spec.threshold:
-                    continue
-                _evict(state.events, state.values, spec.distinct, start)
-                if len(state.values if distinct else state.events) < spec.threshold:
-                    continue
-                held = self._claims[spec.name].get(key)
-                if held is None or held <= now:
-                    reached.append(_reached(spec.name, key, state.events, len(state.values) if distinct else None, now))
-                state.events.clear()
-                state.values.clear()
+            if self._tick is None:  # the keys counted since the last sweep, at `now`
+                for key in self._touched.pop(spec.name, set()):
+                    state = states.get(key)
+                    if state is not None:
+                        self._evaluate(spec, key, state, now, reached)
+                continue
+            due_keys = self._touched.get(spec.name, set())
+            for key in list(due_keys):
+                state = states[key]
+                due = state.due
+                if due is None or due <= now:  # (None: evaluated since, by `record`)
+                    due_keys.discard(key)
+                    state.due = None
+                if due is not None and due <= now:
+                    self._evaluate(spec, key, state, due, reached)
+        return reached
+
+    def _evaluate(self, spec: WindowSpec, key: Key, state: _State, at: datetime, out: list[Reached]) -> bool:
+        """A scheduled scenario's evaluation of one key at `at`: whether it reached (its window is then emptied)."""
+        distinct = spec.distinct is not None
+        # Fewer events (or values) than the threshold cannot have reached it: skip the trimming.
+        if len(state.values if distinct else state.events) < spec.threshold:
+            return False
+        _evict(state.events, state.values, spec.distinct, at - timedelta(seconds=spec.window_seconds))
+        if len(state.values if distinct else state.events) < spec.threshold:
+            return False
+        held = self._claims[spec.name].get(key)
+        reached = held is None or held <= at
+        if reached:
+            out.append(_reached(spec.name, key, state.events, len(state.values) if distinct else None, at))
+        state.events.clear()
+        state.values.clear()
         return reached
 
     def claim_all(self, claims: Sequence[Claim]) -> list[bool]:
@@ -381,6 +455,11 @@ def _time(event: Event) -> datetime:
     return event.time
 
 
+def _tick_end(time: datetime, tick: timedelta) -> datetime:
+    """The end of the tick holding `time` (ticks start at the epoch: a minute's end is its next minute)."""
+    return time - (time - EPOCH) % tick + tick
+
+
 def _after(claims: dict[Key, datetime], key: Key, events: Sequence[Event]) -> Sequence[Event]:
     """The events of a held key at or after the end of its hold."""
     held = claims[key]
@@ -392,12 +471,11 @@ def _after(claims: dict[Key, datetime], key: Key, events: Sequence[Event]) -> Se
     return [event for event in events if event.time >= held]
 
 
-def _merge(queue: deque[Event], values: dict[str, int] | None, events: Sequence[Event]) -> list[Event]:
+def _merge(queue: deque[Event], values: dict[str, int], events: Sequence[Event]) -> list[Event]:
     """Late events (older than the window's newest): the window and the new events, to count again in order."""
     merged = sorted([*queue, *events], key=_time)
     queue.clear()
-    if values:
-        values.clear()
+    values.clear()
     return merged
 
 

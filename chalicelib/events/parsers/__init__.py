@@ -91,9 +91,9 @@ class ParserInfo:
     rules: tuple[ParserRule, ...] = ()
     # A faster loop over many lines, for formats replay reads in bulk; None: call `parse` per line.
     parse_lines: Callable[[Iterable[str], ParseContext], Iterator[Event]] | None = None
-    # Replay's bulk path: over chunks of whole lines, `(time, event)` per event, the event built only when a
-    # scenario may count it (`Counts`), else None. None: replay uses `parse_lines`.
-    scan: Callable[[Iterable[str], ParseContext, Counts], Iterator[tuple[datetime, Event | None]]] | None = None
+    # Replay's bulk path: over chunks of whole lines, only the events some scenario may count (`Counts`); the
+    # lines of any other event are never read. None: replay uses `parse_lines`.
+    scan: Callable[[Iterable[str], ParseContext, Counts], Iterator[Event]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

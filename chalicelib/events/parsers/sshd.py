@@ -462,21 +462,24 @@ def _fields(method: str | None, invalid: bool, reason: str | None, rule: str) ->
 
 
 # Replay's bulk path, `scan`: one pattern over a chunk of whole lines with `finditer`, so that the regex engine, not a
-# Python loop, steps over the lines that are not sshd's, and matches the message of those that are in the same
-# pass. At the start of each line (`\n`; the chunk is given one in front), either:
-# - the classic header, then the rules as alternatives, grouped by first word (an alternative that starts with a
-#   literal is skipped at once when the next character differs), the words the commonest lines start with first
-#   (the engine's bookkeeping grows with the number of the groups set). Within a word, the rules keep their
-#   order, so the rule that matches is the one `_parse_syslog` finds. The header is backtracked into only to
-#   skip `error: `/`fatal: `, where no rule starts: a line matches as `_CLASSIC_HEADER` and its rule do, or not
-#   at all. Each rule sits in a group `r<n>` that closes last, so `lastindex` says which one matched; its own
-#   groups are renamed `r<n>_<group>`.
-# - `other`, `fraction`: a line that is not in the classic form (a `<38>` priority, an ISO 8601 stamp, a stamp
-#   with a fraction, journald JSON): `scan` hands it to `parse`'s own code. `unset` is in another branch than
-#   the rules, so it is None when a rule matched: it stands for the groups a rule lacks.
+# Python loop, steps over the lines no scenario counts, and matches the message of those it does in the same pass.
+# The pattern starts with the literal `sshd`, which the engine looks for with a fast substring search instead of
+# trying a pattern at every line (a quarter of the time over an auth.log); then the program head and, as
+# alternatives, only the rules whose events a scenario may count (`Counts`): a replay of the shipped scenarios
+# never stops on a session, probe or pam echo line. The alternatives are grouped by first word (an alternative
+# that starts with a literal is skipped at once when the next character differs), the commonest words first;
+# within a word the rules keep their order, so the rule that matches is the one `_parse_syslog` finds. Each rule
+# sits in a group `r<n>` that closes last, so `lastindex` says which one matched; its own groups are renamed
+# `r<n>_<group>`. `unset` is in a branch that never matches: it stands for the groups a rule lacks.
+# The line's header is read back from the line's start: a classic header that ends where the match starts is the
+# line's own program (`sshd` met in a host name or a user name is not); a line in another form (a `<38>`
+# priority, an ISO 8601 stamp, a stamp with a fraction) goes to `parse`'s own code, once. So does a journald
+# JSON record: the pattern's last alternative, `sshd"`, finds its SYSLOG_IDENTIFIER (`_parse_journald` too
+# looks for the literal `sshd` before it decodes a line).
 # MULTILINE makes `$` the end of the line, as it is when a rule reads one line; `\s` becomes `[^\S\n]` so that no
 # rule reads past its line (`\S`, `.` and literals stop at a newline already).
-_SCAN_ORDER = ("pam_unix(sshd:auth):", "Failed", "Connection", "Received", "Disconnected", "Invalid")
+_SCAN_ORDER = ("Failed", "Invalid", "pam_unix(sshd:auth):", "Connection", "Received", "Disconnected")
+_SCAN_HEADER = re.compile(rf"({_CLASSIC_STAMP}) (\S++) ", re.ASCII)
 
 
 _Verdicts = dict[int, tuple[Mapping[str, str], bool]]  # id(fields) -> (fields, whether such events are counted)
@@ -485,38 +488,36 @@ _Verdicts = dict[int, tuple[Mapping[str, str], bool]]  # id(fields) -> (fields, 
 class _ScanRule:
     """A rule as `scan` reads it: the groups of its values, and where its message starts."""
 
-    __slots__ = ("begin", "fixed", "groups", "lead", "rule", "short")
+    __slots__ = ("begin", "groups", "lead", "rule")
 
     def __init__(self, rule: _Rule, index: Mapping[str, int], number: int) -> None:
-        names = {group: index.get(f"r{number}_{group}", index["unset"]) for group in GROUPS}
         self.rule = rule
-        self.groups = (index["stamp"], index["host"], *names.values())  # for an event to build
-        self.short = (index["stamp"], names["ip"], names["preauth"])  # for an event only counted
+        self.groups = tuple(index.get(f"r{number}_{group}", index["unset"]) for group in GROUPS)
         self.begin = index[f"r{number}"]
         self.lead = len(rule.first) + 1  # the first word and its space, before the group
-        varies = any(f"r{number}_{group}" in index for group in ("method", "inv", "who", "reason"))
-        self.fixed = None if varies else _fields(None, False, None, rule.name)  # the fields of all its events
-
-    def plan(self, counts: Counts) -> tuple[_ScanRule, _Verdicts | None, tuple[int, ...]]:
-        """For one `scan`: this rule, the memo of which of its events are built (None: none is), the groups."""
-        kind = self.rule.kind
-        if not counts(kind, SERVICE, LOG_AUTH, None):
-            return self, None, self.short
-        if self.fixed is None:
-            return self, {}, self.groups
-        if not counts(kind, SERVICE, LOG_AUTH, self.fixed):
-            return self, None, self.short
-        return self, {id(self.fixed): (self.fixed, True)}, self.groups
 
 
-@lru_cache(maxsize=1)  # built on replay's first call: the API never scans, and the pattern is costly to compile
-def _scan_pattern() -> tuple[re.Pattern[str], list[_ScanRule | None]]:
+def _counted_rules(counts: Counts) -> tuple[int, ...]:
+    """The numbers of the rules whose events some scenario may count: all others are left out of the pattern."""
+    numbers = []
+    for number, rule in enumerate(_RULES):
+        if not counts(rule.kind, SERVICE, LOG_AUTH, None):
+            continue
+        varies = any(f"(?P<{group}>" in rule.regex.pattern for group in ("method", "inv", "who", "reason"))
+        if varies or counts(rule.kind, SERVICE, LOG_AUTH, _fields(None, False, None, rule.name)):
+            numbers.append(number)
+    return tuple(numbers)
+
+
+@lru_cache(maxsize=8)  # built on replay's first call, per set of counted rules: the API never scans
+def _scan_pattern(numbers: tuple[int, ...]) -> tuple[re.Pattern[str], dict[int, _ScanRule]]:
     order = {word: number for number, word in enumerate(_SCAN_ORDER)}
-    alternatives = []
-    for word in sorted({rule.first for rule in _RULES}, key=lambda word: (order.get(word, len(order)), word)):
+    chosen = [(number, _RULES[number]) for number in numbers]
+    alternatives = ["(?P<unset>)(?!)"]
+    for word in sorted({rule.first for _, rule in chosen}, key=lambda word: (order.get(word, len(order)), word)):
         lead = re.escape(word) + " "
         rules = []
-        for number, rule in enumerate(_RULES):
+        for number, rule in chosen:
             if rule.first != word:
                 continue
             body = rule.regex.pattern
@@ -525,13 +526,10 @@ def _scan_pattern() -> tuple[re.Pattern[str], list[_ScanRule | None]]:
             body = re.sub(r"\(\?P<(\w+)>", rf"(?P<r{number}_\1>", body[len(lead) :]).replace(r"\s", r"[^\S\n]")
             rules.append(rf"(?P<r{number}>{body})")
         alternatives.append(lead + (rules[0] if len(rules) == 1 else f"(?:{'|'.join(rules)})"))
-    message = f"{_PROGRAM_HEAD}(?:{'|'.join(alternatives)})"
-    # The classic header; a line that starts as the other forms do is left to `parse`.
-    lines = rf"[<{{\d](?P<other>)(?P<unset>)|(?P<stamp>{_CLASSIC_STAMP})(?:{message}|\.(?P<fraction>))"
-    regex = re.compile(rf"\n(?:{lines})", re.ASCII | re.MULTILINE)
-    table: list[_ScanRule | None] = [None] * (regex.groups + 1)  # by `lastindex`; None: a line for `parse`
-    for number, rule in enumerate(_RULES):
-        table[regex.groupindex[f"r{number}"]] = _ScanRule(rule, regex.groupindex, number)
+    head = r"sshd(?:-session|-auth|)(?:\[\d++\]|): (?:error: |fatal: |)"
+    program = r'sshd(?:-session|-auth|)"'  # a journald record's SYSLOG_IDENTIFIER or _COMM value
+    regex = re.compile(f"{head}(?:{'|'.join(alternatives)})|{program}(?P<json>)", re.ASCII | re.MULTILINE)
+    table = {regex.groupindex[f"r{number}"]: _ScanRule(rule, regex.groupindex, number) for number, rule in chosen}
     return regex, table
 
 
@@ -541,44 +539,45 @@ _UNREAD = object()
 
 def scan(  # noqa: C901, PLR0912, PLR0915 - one hot loop: a helper call per line costs more than the branches
     texts: Iterable[str], context: ParseContext, counts: Counts
-) -> Iterator[tuple[datetime, Event | None]]:
-    """Replay's bulk path: the events of `texts` (chunks of whole lines, `\n` between lines) as `(time, event)`.
+) -> Iterator[Event]:
+    """Replay's bulk path: the events of `texts` (chunks of whole lines, `\n` between lines) that a scenario may
+    count (`counts(kind, service, log_type, fields)`, see `Detector.counts`), in order.
 
-    The events are those `parse_lines` gives for the chunks' lines, in the same order, but an event that no
-    scenario may count (`counts(kind, service, log_type, fields)`, see `Detector.counts`) comes as
-    `(time, None)`: replay counts it, and its time moves the minute batches on, but it is not built. Why it
-    exists: replay's throughput goal (half a plain regex loop over the file). `parse_lines` costs a loop turn
-    per line, two regex calls and an `Event` per sshd line; here one pattern (`_scan_pattern`) runs over the chunk, a
-    stamp is read once per second, and only the events a scenario may count are built. Lines not in the classic
-    form go to `parse`'s own code. `tests/unit/events/test_sshd_scan.py` checks that both paths agree.
+    They are the events `parse_lines` gives for the chunks' lines that `counts` accepts, built the same way. Why it
+    exists: replay's throughput goal (half a plain regex loop over the file). `parse_lines` costs a loop turn per
+    line, two regex calls and an `Event` per sshd line; here one pattern (`_scan_pattern`) finds the lines worth
+    reading, a stamp is read once per second, and no other line costs a Python step.
+    `tests/unit/events/test_sshd_scan.py` checks that both paths agree.
     """
-    pattern, rules = _scan_pattern()
+    pattern, table = _scan_pattern(_counted_rules(counts))
     find = pattern.finditer
+    header_at = _SCAN_HEADER.match
     year, zone = context.year, context.tz
-    table = [None if entry is None else entry.plan(counts) for entry in rules]  # by `lastindex`
+    verdicts: _Verdicts = {}  # which shapes of event (`fields`) are counted
     addresses: dict[str, str | None] = {}  # normalise_ip's answers, without its call
     minutes: dict[str, datetime | None] = {}  # minute_start's answers, likewise
     last_stamp, time = "", None
-    for chunk in texts:
-        text = "\n" + chunk
+
+    for text in texts:
+        handed = -1  # the start of the last line given to `_parse_text`
         for found in find(text):
-            entry = table[found.lastindex]
-            if entry is None:  # not the classic form: `parse`'s own code reads the line
-                start = found.start() + 1
-                end = text.find("\n", start)
-                event = _parse_text(text[start:end] if end >= 0 else text[start:], context)
-                if event is not None:
-                    counted = counts(event.kind, event.service, event.log_type, event.fields)
-                    yield event.time, (event if counted else None)
+            start = found.start()
+            line_start = text.rfind("\n", 0, start) + 1
+            scanned = table.get(found.lastindex or 0)
+            header = None if scanned is None else header_at(text, line_start)
+            if scanned is None or header is None:
+                # A journald record (`sshd"` in a line that starts with `{`) or a line not in the classic form (a
+                # priority, an ISO stamp, a fraction): `parse`'s own code reads the line, once.
+                if line_start != handed and (scanned is not None or text.startswith("{", line_start)):
+                    handed = line_start
+                    event = _line_event(text, line_start, start, context)
+                    if event is not None and counts(event.kind, event.service, event.log_type, event.fields):
+                        yield event
                 continue
-            scanned, verdicts, groups = entry
+            if header.end() != start:  # `sshd` in a host or user name, not the line's program
+                continue
             rule = scanned.rule
-            if verdicts is None:  # never built: what it takes to know that the line is an event, and when
-                stamp, ip, preauth = found.group(*groups)
-            else:
-                stamp, host, ip, port, user, method, invalid, who, reason, preauth = found.group(*groups)
-            if preauth is None and rule.needs_preauth:
-                continue
+            ip, port, user, method, invalid, who, reason, preauth = found.group(*scanned.groups)
             source_ip = addresses.get(ip, _UNREAD)
             if source_ip is _UNREAD:
                 if len(addresses) >= _MEMO_SIZE:
@@ -586,6 +585,9 @@ def scan(  # noqa: C901, PLR0912, PLR0915 - one hot loop: a helper call per line
                 source_ip = addresses[ip] = normalise_ip(ip)
             if source_ip is None:
                 continue
+            if preauth is None and rule.needs_preauth:
+                continue
+            stamp, host = header.group(1, 2)
             if stamp != last_stamp:  # lines come in time order: many share the stamp of the line before
                 # `classic_time(stamp, year, zone)`, for the 15 characters the pattern allows.
                 minute = minutes.get(stamp[:12], _UNREAD)
@@ -598,9 +600,6 @@ def scan(  # noqa: C901, PLR0912, PLR0915 - one hot loop: a helper call per line
                 last_stamp = stamp
             if time is None:
                 continue
-            if verdicts is None:
-                yield time, None
-                continue
             fields = _fields(method, invalid is not None or who == "invalid", reason, rule.name)
             verdict = verdicts.get(id(fields))  # (fields, counted): the memo keeps `fields`, so its id stays its own
             if verdict is None:
@@ -608,14 +607,18 @@ def scan(  # noqa: C901, PLR0912, PLR0915 - one hot loop: a helper call per line
                     verdicts.clear()
                 verdict = verdicts[id(fields)] = (fields, counts(rule.kind, SERVICE, LOG_AUTH, fields))
             if not verdict[1]:
-                yield time, None
                 continue
             end = text.find("\n", found.end())
             if end < 0:
                 end = len(text)
-            raw = text[found.start() + 1 : end]
             message = text[found.start(scanned.begin) - scanned.lead : end]
-            yield time, _new_event(rule, time, source_ip, port, user, fields, method, host, message, raw)
+            yield _new_event(rule, time, source_ip, port, user, fields, method, host, message, text[line_start:end])
+
+
+def _line_event(text: str, line_start: int, start: int, context: ParseContext) -> Event | None:
+    """The event `parse` reads in the line of `text` that holds `start`."""
+    end = text.find("\n", start)
+    return _parse_text(text[line_start:end] if end >= 0 else text[line_start:], context)
 
 
 PARSER = ParserInfo(

@@ -60,11 +60,26 @@ def test_the_human_summary_and_the_decisions() -> None:
     done = run(str(SAMPLES / "sshd-classic.log"), "--year", "2026")
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "60 lines, 40 events, 5 decisions" in out
+    assert "60 lines, 31 counted events, 5 decisions" in out
     table = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("ssh-", "user-"))}
     assert table["ssh-bruteforce"] == ["2", "0", "0"] and table["user-enumeration"] == ["0", "1", "0"]
     assert "2026-11-24T10:02:00Z  ban     203.0.113.7" in out
     assert "    Nov 24 10:00:00 web01 sshd[1001]: Failed password for root from 203.0.113.7 port 40001 ssh2" in out
+
+
+def test_both_parsing_paths_count_the_same_events_and_decide_the_same() -> None:
+    """The bulk path (`sshd.scan`) and `--explain`'s line parser report the same counted events and decisions."""
+    sample = str(SAMPLES / "sshd-classic.log")
+    bulk = run(sample, "--year", "2026", "--json")
+    lines = run(sample, "--year", "2026", "--json", "--explain", "203.0.113.7")
+    assert bulk.returncode == lines.returncode == 0, bulk.stderr + lines.stderr
+    by_path = []
+    for done in (bulk, lines):
+        out = done.stdout.split("\nexplain ", 1)[0].splitlines()
+        summary = json.loads(out[-1])["summary"]
+        by_path.append((summary["events"], summary["decisions"], out[:-1]))
+    assert by_path[0] == by_path[1]
+    assert by_path[0][0] == 31
 
 
 def test_explain_shows_every_event_of_the_address_and_where_it_triggered() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -173,3 +174,96 @@ def test_a_scheduled_window_below_its_threshold_at_sweep_time_does_not_reach() -
     windows, spec = InMemoryWindows(), count_spec(threshold=3, window=600, scheduled=True)
     record(windows, spec, event(0), event(10), event(20))
     assert windows.sweep([spec], event(700).time) == []  # all three are older than the window by then
+
+
+# Tick mode (replay): scheduled scenarios evaluated by `record` at each minute's end of a key's events.
+
+MINUTE = timedelta(minutes=1)
+
+
+def distinct_spec(threshold: int = 3, window: int = 3600) -> WindowSpec:
+    return WindowSpec("users", window, threshold, distinct=lambda found: found.username, scheduled=True)
+
+
+def test_with_a_tick_a_batch_of_many_minutes_is_evaluated_at_each_minute_end() -> None:
+    windows, spec = InMemoryWindows(tick=MINUTE), count_spec(threshold=3, window=600, scheduled=True)
+    # Two events in minute 0, two in minute 1 (the threshold is reached in minute 1), one in minute 30.
+    hits = record(windows, spec, event(5), event(50), event(61), event(62), event(1800))
+    assert [(hit.at, hit.count) for hit in hits] == [(T0 + timedelta(minutes=2), 4)]
+    assert windows.sweep([spec], T0 + timedelta(minutes=30, seconds=59)) == []  # minute 30 has not ended
+    assert windows.sweep([spec], T0 + timedelta(minutes=31)) == []  # ended: one event, below the threshold
+
+
+def test_with_a_tick_the_sweep_evaluates_at_the_minute_end_not_at_its_own_time() -> None:
+    windows, spec = InMemoryWindows(tick=MINUTE), count_spec(threshold=3, window=600, scheduled=True)
+    assert record(windows, spec, event(0), event(10), event(20)) == []
+    (hit,) = windows.sweep([spec], T0 + timedelta(hours=1))
+    assert hit.at == T0 + MINUTE and hit.count == 3
+    assert windows.sweep([spec], T0 + timedelta(hours=2)) == []  # evaluated once
+
+
+def test_with_a_tick_a_key_that_reached_is_quiet_for_its_hold_within_the_batch() -> None:
+    windows = InMemoryWindows(tick=MINUTE)
+    spec = WindowSpec("test", 600, 3, scheduled=True, hold_seconds=3600)
+    # Reached at the end of minute 0; minute 5's four events fall in the hold, minute 70's three do not.
+    hits = record(windows, spec, *(event(s) for s in (0, 1, 2, 300, 301, 302, 303, 4200, 4201, 4202)))
+    assert [hit.at for hit in hits] == [T0 + MINUTE]
+    windows.claim("test", "203.0.113.7", T0 + MINUTE, T0 + MINUTE + timedelta(seconds=3600))
+    (later,) = windows.sweep([spec], T0 + timedelta(hours=2))
+    assert later.at == T0 + timedelta(minutes=71) and later.count == 3
+
+
+def test_with_a_tick_a_late_event_takes_its_place_and_counts_at_the_next_evaluation() -> None:
+    windows, spec = InMemoryWindows(tick=MINUTE), count_spec(threshold=3, window=120, scheduled=True)
+    assert record(windows, spec, event(100), event(110)) == []
+    assert record(windows, spec, event(90)) == []  # late: minute 1, whose evaluation is still due
+    (hit,) = windows.sweep([spec], T0 + timedelta(minutes=5))
+    assert hit.at == T0 + timedelta(minutes=2) and hit.first_seen == event(90).time and hit.count == 3
+
+
+def _claimed(windows: InMemoryWindows, spec: WindowSpec, hit) -> bool:
+    """The detector's part: a trigger only when the claim on its key is granted."""
+    return windows.claim(spec.name, hit.key, hit.at, hit.at + timedelta(seconds=spec.hold_seconds))
+
+
+def _sweep_every_minute(spec: WindowSpec, events: list[Event]) -> list[tuple]:
+    """The minute schedule's way: one batch per minute, a sweep at each minute's end."""
+    windows = InMemoryWindows()
+    hits = []
+    by_minute: dict[int, list[Event]] = {}
+    for found in events:
+        by_minute.setdefault(int((found.time - T0).total_seconds()) // 60, []).append(found)
+    for minute, batch in sorted(by_minute.items()):
+        record(windows, spec, *batch)
+        swept = windows.sweep([spec], T0 + timedelta(minutes=minute + 1))
+        hits += [hit for hit in swept if _claimed(windows, spec, hit)]
+    return sorted((hit.key, hit.at, hit.count, hit.distinct, hit.first_seen, hit.last_seen) for hit in hits)
+
+
+def _with_a_tick(spec: WindowSpec, events: list[Event], cuts: list[int]) -> list[tuple]:
+    """Replay's way: batches cut anywhere, a sweep at each cut (at the next batch's first event)."""
+    windows = InMemoryWindows(tick=MINUTE)
+    hits = []
+    bounds = sorted({0, *(cut % (len(events) + 1) for cut in cuts), len(events)})
+    for start, end in pairwise(bounds):
+        found = record(windows, spec, *events[start:end])
+        now = events[end].time if end < len(events) else T0 + timedelta(days=30)
+        found += windows.sweep([spec], now)
+        hits += [hit for hit in sorted(found, key=lambda hit: hit.at) if _claimed(windows, spec, hit)]
+    return sorted((hit.key, hit.at, hit.count, hit.distinct, hit.first_seen, hit.last_seen) for hit in hits)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seconds=st.lists(st.integers(min_value=0, max_value=3 * 3600), min_size=1, max_size=80).map(sorted),
+    who=st.lists(st.tuples(st.sampled_from(["198.51.100.1", "198.51.100.2"]), st.sampled_from(["a", "b", "c", None]))),
+    cuts=st.lists(st.integers(min_value=0, max_value=80), max_size=6),
+    distinct=st.booleans(),
+    hold=st.sampled_from([0, 300, 3600]),
+)
+def test_a_tick_gives_the_evaluations_of_a_sweep_every_minute(seconds, who, cuts, distinct, hold) -> None:
+    base = distinct_spec(threshold=3, window=600) if distinct else count_spec(threshold=4, window=600, scheduled=True)
+    spec = WindowSpec(base.name, base.window_seconds, base.threshold, base.distinct, True, hold)
+    parts = who or [("198.51.100.1", "a")]
+    events = [event(second, *parts[index % len(parts)]) for index, second in enumerate(seconds)]
+    assert _with_a_tick(spec, events, cuts) == _sweep_every_minute(spec, events)
