@@ -464,7 +464,7 @@ def _fields(method: str | None, invalid: bool, reason: str | None, rule: str) ->
 # Replay's bulk path, `scan`: one pattern over a chunk of whole lines with `finditer`, so that the regex engine, not a
 # Python loop, steps over the lines no scenario counts, and matches the message of those it does in the same pass.
 # The pattern starts with the literal `sshd`, which the engine looks for with a fast substring search instead of
-# trying a pattern at every line (a quarter of the time over an auth.log); then the program head and, as
+# trying a pattern at every line (a third of the time over an auth.log); then the program head and, as
 # alternatives, only the rules whose events a scenario may count (`Counts`): a replay of the shipped scenarios
 # never stops on a session, probe or pam echo line. The alternatives are grouped by first word (an alternative
 # that starts with a literal is skipped at once when the next character differs), the commonest words first;
@@ -528,7 +528,7 @@ def _scan_pattern(numbers: tuple[int, ...]) -> tuple[re.Pattern[str], dict[int, 
         alternatives.append(lead + (rules[0] if len(rules) == 1 else f"(?:{'|'.join(rules)})"))
     head = r"sshd(?:-session|-auth|)(?:\[\d++\]|): (?:error: |fatal: |)"
     program = r'sshd(?:-session|-auth|)"'  # a journald record's SYSLOG_IDENTIFIER or _COMM value
-    regex = re.compile(f"{head}(?:{'|'.join(alternatives)})|{program}(?P<json>)", re.ASCII | re.MULTILINE)
+    regex = re.compile(f"{head}(?:{'|'.join(alternatives)})|{program}", re.ASCII | re.MULTILINE)
     table = {regex.groupindex[f"r{number}"]: _ScanRule(rule, regex.groupindex, number) for number, rule in chosen}
     return regex, table
 
@@ -563,7 +563,7 @@ def scan(  # noqa: C901, PLR0912, PLR0915 - one hot loop: a helper call per line
         for found in find(text):
             start = found.start()
             line_start = text.rfind("\n", 0, start) + 1
-            scanned = table.get(found.lastindex or 0)
+            scanned = table.get(found.lastindex or 0)  # None: `sshd"`, the only branch without a group
             header = None if scanned is None else header_at(text, line_start)
             if scanned is None or header is None:
                 # A journald record (`sshd"` in a line that starts with `{`) or a line not in the classic form (a
