@@ -8,7 +8,7 @@ message names the variable, rather than failing on the first request that needs 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -17,7 +17,7 @@ from chalicelib.core.errors import ConfigurationError
 
 ENV_PREFIX = "VIGIL_"
 FeedFormat = Literal["plain", "sophos", "fortigate", "paloalto", "mikrotik", "checkpoint", "json"]
-FEED_FORMATS: tuple[FeedFormat, ...] = ("plain", "sophos", "fortigate", "paloalto", "mikrotik", "checkpoint", "json")
+FEED_FORMATS: tuple[FeedFormat, ...] = get_args(FeedFormat)  # every format, in the order above
 
 
 def _csv(value: object) -> object:

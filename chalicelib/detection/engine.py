@@ -228,16 +228,9 @@ class Detector:
         return any(group.static(shape) for group in groups)
 
     def counted(self, events: Iterable[Event]) -> Iterator[Event]:
-        """The events of a shape some scenario counts (`counts` per event, memoised): what replay reports as its
-        events, whichever path parsed them."""
-        kinds = self._by_kind
-        memo = self._memo
-        for event in events:
-            if event.kind not in kinds:
-                continue
-            shape = memo.get((event.kind, event.service, event.log_type, id(event.fields)))
-            if shape[1] if shape is not None else self._classify(event):
-                yield event
+        """The events of a shape some scenario counts: what replay reports as its events, whichever path parsed
+        them."""
+        return (event for event in events if self._groups_of(event))
 
     def observe(self, events: Sequence[Event]) -> list[Trigger]:
         """Count one batch; the triggers of ingest-evaluated scenarios it completed, in time order."""
@@ -256,18 +249,14 @@ class Detector:
 
     def _group(self, events: Sequence[Event]) -> tuple[list[dict[Key, list[Event]] | None], bool]:
         """Each filter group's events per key, and whether the counted events came in time order."""
-        # Replay's hot loop. Per event: its kind first, then one memo lookup on its shape gives the groups whose
-        # static checks it passes; per such group, one key and one list append.
+        # Replay's hot loop. Per event: the groups whose static checks it passes (a memo lookup on its shape);
+        # per such group, one key and one list append.
         batches: list[dict[Key, list[Event]] | None] = [None] * len(self._groups)
-        memo = self._memo
-        kinds = self._by_kind
+        groups_of = self._groups_of
         last: datetime | None = None
         ordered = True
         for event in events:
-            if event.kind not in kinds:  # a kind no scenario counts (probes, successes): one set lookup
-                continue
-            shape = memo.get((event.kind, event.service, event.log_type, id(event.fields)))
-            groups = shape[1] if shape is not None else self._classify(event)
+            groups = groups_of(event)
             if not groups:
                 continue
             time = event.time
@@ -288,6 +277,14 @@ class Detector:
                 else:
                     found.append(event)
         return batches, ordered
+
+    def _groups_of(self, event: Event) -> tuple[_Group, ...]:
+        """The groups whose static checks `event` passes; none, after one set lookup, for a kind no scenario counts
+        (probes, successes)."""
+        if event.kind not in self._by_kind:
+            return ()
+        shape = self._memo.get((event.kind, event.service, event.log_type, id(event.fields)))
+        return shape[1] if shape is not None else self._classify(event)
 
     def _classify(self, event: Event) -> tuple[_Group, ...]:
         """The groups whose static checks `event` passes, memoised on its shape."""
