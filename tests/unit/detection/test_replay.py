@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -80,6 +81,57 @@ def test_both_parsing_paths_count_the_same_events_and_decide_the_same() -> None:
         by_path.append((summary["events"], summary["decisions"], out[:-1]))
     assert by_path[0] == by_path[1]
     assert by_path[0][0] == 31
+
+
+def _decisions(done: subprocess.CompletedProcess[str]) -> list[str]:
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()[:-1]  # the summary names the file
+
+
+def test_a_gzip_file_and_standard_input_replay_as_the_plain_file(tmp_path: Path) -> None:
+    sample = SAMPLES / "sshd-classic.log"
+    packed = tmp_path / "auth.log.2.gz"
+    packed.write_bytes(gzip.compress(sample.read_bytes()))
+    expected = _decisions(run(str(sample), "--year", "2026", "--json"))
+    assert len(expected) == 5
+    assert _decisions(run(str(packed), "--year", "2026", "--json")) == expected
+    piped = subprocess.run(
+        [sys.executable, str(REPLAY), "-", "--year", "2026", "--json"],
+        input=sample.read_text(encoding="utf-8"),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert _decisions(piped) == expected
+
+
+def test_a_gzip_file_cut_short_is_a_clear_error(tmp_path: Path) -> None:
+    packed = gzip.compress((SAMPLES / "sshd-classic.log").read_bytes())
+    cut = tmp_path / "auth.log.gz"
+    cut.write_bytes(packed[: len(packed) // 2])
+    done = run(str(cut), "--year", "2026", "--json")
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"replay: cannot read {cut}: ") and "Traceback" not in done.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_traceback() -> None:
+    """`scripts/replay auth.log | head -1`: the pipe closes before replay writes; it stops quietly."""
+    reader, writer = os.pipe()
+    os.close(reader)  # closed before replay's first write, which then fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, str(REPLAY), str(SAMPLES / "sshd-classic.log"), "--year", "2026"],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    finally:
+        os.close(writer)
+    assert done.returncode == 1
+    assert done.stderr == ""
 
 
 def test_explain_shows_every_event_of_the_address_and_where_it_triggered() -> None:
