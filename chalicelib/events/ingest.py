@@ -169,7 +169,7 @@ class Ingest:
 
     def _parse(self, batch: Batch, result: IngestResult) -> list[Event]:
         now = self._clock.now()
-        context = ParseContext(year=now.year, hostname=batch.hostname)
+        context = ParseContext.at(now, hostname=batch.hostname)
         events: list[Event] = []
 
         def keep(index: int, event: Event) -> None:

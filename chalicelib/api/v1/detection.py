@@ -152,7 +152,7 @@ def parser_test(body: ParserTest) -> Reply:
 
     now = get_container().clock.now()
     parse = _parsers().get_parser(body.format)
-    context = ParseContext(year=body.year or now.year)
+    context = ParseContext(year=body.year) if body.year else ParseContext.at(now)
     results = []
     for line in body.lines:
         event = parse(line, context)

@@ -35,13 +35,22 @@ MONTHS: Mapping[str, int] = MappingProxyType(
 )
 
 
+ROLLOVER = timedelta(days=1)  # how far ahead of its reading a classic stamp may be before it is the year before's
+
+
 @dataclass(frozen=True, slots=True)
 class ParseContext:
-    """What a line may leave out: the year and timezone of classic syslog stamps, and the host name."""
+    """What a line may leave out: the year and timezone of classic syslog stamps, and the host name.
+
+    `latest`: when set, a classic stamp whose minute would start after it is of the year before. A log read on
+    1 January still holds December's lines, and their stamps say no year: read with January's year they would be
+    eleven months ahead (and ingest refuses events from the future). rsyslog and fail2ban guess the same way.
+    """
 
     year: int
     tz: tzinfo = UTC
     hostname: str | None = None
+    latest: datetime | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.year <= 9999:
@@ -49,8 +58,17 @@ class ParseContext:
 
     @classmethod
     def at(cls, now: datetime, tz: tzinfo = UTC, hostname: str | None = None) -> ParseContext:
-        """The context for logs read at `now`: classic syslog stamps get `now`'s year in `tz`."""
-        return cls(year=now.astimezone(tz).year, tz=tz, hostname=hostname)
+        """The context for logs read at `now`: classic syslog stamps get `now`'s year in `tz`, or the year before
+        for a stamp more than a day after `now`."""
+        return cls(year=now.astimezone(tz).year, tz=tz, hostname=hostname, latest=now + ROLLOVER)
+
+    def minute(self, text: str) -> datetime | None:
+        """A classic stamp's minute (`Nov 24 10:00`) in UTC: in the context's year, or the one before past
+        `latest`. Memoised (`minute_start`): replay reads one per second of log."""
+        minute = minute_start(text, self.year, self.tz)
+        if minute is not None and self.latest is not None and minute > self.latest and self.year > 1:
+            return minute_start(text, self.year - 1, self.tz)
+        return minute
 
 
 # Whether some scenario may count an event of this kind, service, log type and `fields` (None: of this kind at
@@ -165,15 +183,15 @@ def syslog_time(text: str, context: ParseContext) -> datetime | None:
     """A syslog stamp in UTC: classic `Nov 24 10:00:00` (year and zone from context) or ISO 8601."""
     if text[:1].isdigit():
         return iso_time(text, context)
-    return classic_time(text, context.year, context.tz)
+    return classic_time(text, context)
 
 
-def classic_time(text: str, year: int, zone: tzinfo) -> datetime | None:
-    """`Nov 24 10:00:00` in `zone`, as UTC."""
+def classic_time(text: str, context: ParseContext) -> datetime | None:
+    """`Nov 24 10:00:00` in the context's zone and year (`ParseContext.minute`), as UTC."""
     # The day is padded with a space (`Nov  4`); some relays add a fraction (`10:00:00.123`). The minute is
     # converted once (zone, DST) and memoised; the seconds are added to the UTC result, exact because UTC offsets
     # are whole minutes. Hot: replay reads one per event, so the checks are lookups rather than parsing.
-    minute = minute_start(text[:12], year, zone)
+    minute = context.minute(text[:12])
     if minute is None or text[12:13] != ":":
         return None
     second = SECONDS.get(text[13:15])

@@ -56,7 +56,6 @@ from chalicelib.events.parsers import (
     classic_time,
     epoch_time,
     iso_time,
-    minute_start,
     normalise_ip,
 )
 
@@ -402,7 +401,7 @@ def _event(
         return None
     if time is None:
         # Classic stamps were checked by the header pattern; ISO ones go to fromisoformat.
-        time = classic_time(stamp, context.year, context.tz) if stamp[0].isalpha() else iso_time(stamp, context)
+        time = classic_time(stamp, context) if stamp[0].isalpha() else iso_time(stamp, context)
         if time is None:
             return None
     fields = _fields(method, invalid is not None or who == "invalid", reason, rule.name)
@@ -552,10 +551,10 @@ def scan(  # noqa: C901, PLR0912, PLR0915 - one hot loop: a helper call per line
     pattern, table = _scan_pattern(_counted_rules(counts))
     find = pattern.finditer
     header_at = _SCAN_HEADER.match
-    year, zone = context.year, context.tz
+    minute_of = context.minute
     verdicts: _Verdicts = {}  # which shapes of event (`fields`) are counted
     addresses: dict[str, str | None] = {}  # normalise_ip's answers, without its call
-    minutes: dict[str, datetime | None] = {}  # minute_start's answers, likewise
+    minutes: dict[str, datetime | None] = {}  # the context's minutes of stamps, likewise
     last_stamp, time = "", None
 
     for text in texts:
@@ -589,12 +588,12 @@ def scan(  # noqa: C901, PLR0912, PLR0915 - one hot loop: a helper call per line
                 continue
             stamp, host = header.group(1, 2)
             if stamp != last_stamp:  # lines come in time order: many share the stamp of the line before
-                # `classic_time(stamp, year, zone)`, for the 15 characters the pattern allows.
+                # `classic_time(stamp, context)`, for the 15 characters the pattern allows.
                 minute = minutes.get(stamp[:12], _UNREAD)
                 if minute is _UNREAD:
                     if len(minutes) >= _MEMO_SIZE:
                         minutes.clear()
-                    minute = minutes[stamp[:12]] = minute_start(stamp[:12], year, zone)
+                    minute = minutes[stamp[:12]] = minute_of(stamp[:12])
                 second = SECONDS.get(stamp[13:])
                 time = None if minute is None or second is None else minute + second
                 last_stamp = stamp

@@ -21,6 +21,7 @@ from chalicelib.core.deps import Container, set_container
 from devstack.bootstrap import create_tables, names_from
 from tests.support.aws import count_requests
 from tests.support.client import ApiClient
+from tests.support.identity import token_for
 from tests.support.queue import deliver
 
 US = "8.8.8.8"  # United States in the embedded 2018 GeoLite2
@@ -190,6 +191,17 @@ def test_ignored_and_rejected_items_are_counted_and_reported_by_index(admin_api:
     assert result["ignored"] == len(lines) - 2 - 3
     assert "future" in result["rejected"][1]["error"]
     assert sorted(e["username"] for e in events_of(admin_api, sensor="web01")) == ["admin", "root"]
+
+
+def test_decembers_lines_posted_in_january_are_last_years(admin_api: ApiClient, clock, container, admin) -> None:
+    """An agent catching up on New Year's night: the stamps say no year, and December's are not the future."""
+    clock.set("2027-01-01T00:00:05+00:00")
+    admin_api.token = token_for(container, admin)  # a token of the new year's night
+    lines = [sshd_failure(datetime(2026, 12, 31, 23, 59, 58), US), sshd_failure(datetime(2027, 1, 1, 0, 0, 1), US)]
+    result = ingest(admin_api, lines).json()["data"]
+    assert result["accepted"] == 2 and result["rejected"] == []
+    times = sorted(event["time"] for event in events_of(admin_api, sensor="web01"))
+    assert times == ["2026-12-31T23:59:58Z", "2027-01-01T00:00:01Z"]
 
 
 def test_structured_events_are_checked_one_by_one(admin_api: ApiClient, clock) -> None:

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,25 @@ def test_a_gzip_file_cut_short_is_a_clear_error(tmp_path: Path) -> None:
     assert done.stderr.startswith(f"replay: cannot read {cut}: ") and "Traceback" not in done.stderr
 
 
+def test_a_log_across_new_year_takes_decembers_year_from_the_file_time(tmp_path: Path) -> None:
+    stamps = ["Dec 31 23:59:30", "Dec 31 23:59:45", "Jan  1 00:00:00", "Jan  1 00:00:15", "Jan  1 00:00:30"]
+    log = tmp_path / "auth.log"
+    log.write_text(
+        "".join(
+            f"{stamp} web01 sshd[9]: Failed password for root from 203.0.113.7 port 4{n} ssh2\n"
+            for n, stamp in enumerate(stamps)
+        ),
+        encoding="utf-8",
+    )
+    written = datetime(2027, 1, 1, 0, 5, tzinfo=UTC).timestamp()
+    os.utime(log, (written, written))
+    decisions = [json.loads(line) for line in _decisions(run(str(log), "--json"))]
+    ssh = [d for d in decisions if d["scenario"] == "ssh-bruteforce"]
+    assert [(d["at"], d["first_seen"], d["events"]) for d in ssh] == [
+        ("2027-01-01T00:00:30Z", "2026-12-31T23:59:30Z", 5)
+    ]
+
+
 def test_a_reader_that_stops_early_gets_no_traceback() -> None:
     """`scripts/replay auth.log | head -1`: the pipe closes before replay writes; it stops quietly."""
     reader, writer = os.pipe()
@@ -157,7 +177,7 @@ def test_the_year_of_classic_stamps_comes_from_the_option(tmp_path: Path) -> Non
     done = run(str(log), "--year", "2024", "--json")
     first = json.loads(done.stdout.splitlines()[0])
     assert first["at"] == "2024-11-24T10:02:00Z"
-    os.utime(log, (1_700_000_000, 1_700_000_000))  # November 2023: the default is the file's year
+    os.utime(log, (1_700_870_400, 1_700_870_400))  # written 25 November 2023: the default is the file's year
     done = run(str(log), "--json")
     assert json.loads(done.stdout.splitlines()[0])["at"] == "2023-11-24T10:02:00Z"
 
