@@ -38,6 +38,7 @@ class Batch:
     lines: list[str] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)  # structured events (Event.to_dict form)
     windows: list[dict[str, Any]] = field(default_factory=list)  # seed 002 records (Windows 4625 style)
+    timezone: str | None = None  # of the lines' classic stamps (`parsers.zone`); None: UTC
 
 
 class BatchLedger:

@@ -17,7 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any, Protocol
 
 from chalicelib.core.clock import Clock, iso
@@ -26,7 +26,7 @@ from chalicelib.core.observability import get_logger
 from chalicelib.events.archive import Archive
 from chalicelib.events.batches import Batch, BatchLedger
 from chalicelib.events.model import Event
-from chalicelib.events.parsers import ParseContext
+from chalicelib.events.parsers import ParseContext, zone
 from chalicelib.events.parsers.registry import get_parser
 from chalicelib.events.retry import RetryQueue
 from chalicelib.events.sensors import Sensors
@@ -169,7 +169,7 @@ class Ingest:
 
     def _parse(self, batch: Batch, result: IngestResult) -> list[Event]:
         now = self._clock.now()
-        context = ParseContext.at(now, hostname=batch.hostname)
+        context = ParseContext.at(now, zone(batch.timezone) if batch.timezone else UTC, batch.hostname)
         events: list[Event] = []
 
         def keep(index: int, event: Event) -> None:

@@ -586,6 +586,9 @@ def test_parser_test_shows_what_each_line_becomes(admin_api: ApiClient, clock) -
         admin_api.post("/api/v1/parser/test", json={"format": "sshd", "lines": [sshd_failure(when, A)], "year": 2024})
     )
     assert year[0]["event"]["time"] == "2024-11-24T09:59:30Z", "classic syslog stamps take the given year"
+    paris = {"format": "sshd", "lines": [sshd_failure(when, A)], "timezone": "Europe/Paris"}
+    local = data(admin_api.post("/api/v1/parser/test", json=paris))
+    assert local[0]["event"]["time"] == "2026-11-24T08:59:30Z", "and the given timezone (09:59:30 in Paris)"
     assert data(admin_api.get("/api/v1/events")) == [], "nothing is stored"
 
 
@@ -595,6 +598,8 @@ def test_parser_test_refusals(admin_api: ApiClient, container) -> None:
     assert admin_api.post("/api/v1/parser/test", json={"format": "sshd", "lines": []}).status == 400
     assert admin_api.post("/api/v1/parser/test", json={"format": "sshd"}).status == 400
     assert admin_api.post("/api/v1/parser/test", json={"format": "sshd", "lines": ["x"] * 201}).status == 400
+    mars = admin_api.post("/api/v1/parser/test", json={"format": "sshd", "lines": ["x"], "timezone": "Mars/Olympus"})
+    assert mars.status == 400 and "Mars/Olympus" in mars.text
     viewer = token_for(container, make_user(container, "viewer"))
     ok = admin_api.post("/api/v1/parser/test", json={"format": "sshd", "lines": ["x"]}, token=viewer)
     assert ok.status == 200, "a viewer may try the parsers"

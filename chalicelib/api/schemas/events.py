@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from chalicelib.core.errors import VigilError
 
 
 class Schema(BaseModel):
@@ -18,6 +20,20 @@ STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 SENSOR = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
+def _known_zone(value: str) -> str:
+    from chalicelib.events.parsers import zone  # noqa: PLC0415 - the parsers load with the first batch
+
+    try:
+        zone(value)
+    except VigilError as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
+# The zone of classic syslog stamps (`Nov 24 10:00:00` says none): an IANA name or an offset (`parsers.zone`).
+ZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_zone)]
+
+
 class IngestBatch(Schema):
     """`POST /api/v1/ingest`: raw `lines` in a `format`, or structured `events`, from one sensor."""
 
@@ -28,6 +44,7 @@ class IngestBatch(Schema):
     batch_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
     lines: list[Any] = Field(default_factory=list)
     events: list[Any] = Field(default_factory=list)
+    timezone: ZoneName | None = None
 
 
 class VmEvents(Schema):
@@ -99,6 +116,7 @@ class ParserTest(Schema):
     format: str = Field(max_length=32)
     lines: list[str] = Field(min_length=1, max_length=200)
     year: int | None = Field(None, ge=1990, le=2100)
+    timezone: ZoneName | None = None
 
 
 class PendingDecision(Schema):

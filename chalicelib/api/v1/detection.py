@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -148,11 +149,12 @@ def parser_mitre() -> Reply:
 )
 def parser_test(body: ParserTest) -> Reply:
     """Parse sample lines with a format and show what each becomes (nothing is stored)."""
-    from chalicelib.events.parsers import ParseContext  # noqa: PLC0415 - loaded on first use
+    from chalicelib.events.parsers import ParseContext, zone  # noqa: PLC0415 - loaded on first use
 
     now = get_container().clock.now()
     parse = _parsers().get_parser(body.format)
-    context = ParseContext(year=body.year) if body.year else ParseContext.at(now)
+    stamps = zone(body.timezone) if body.timezone else UTC
+    context = ParseContext(body.year, stamps) if body.year else ParseContext.at(now, stamps)
     results = []
     for line in body.lines:
         event = parse(line, context)

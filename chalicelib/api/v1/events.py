@@ -52,6 +52,7 @@ def ingest(body: IngestBatch, principal: Principal | None, request: RequestInfo)
             batch_id=body.batch_id,
             lines=list(body.lines),
             records=list(body.events),
+            timezone=body.timezone,
         ),
         request.request_id,
     )

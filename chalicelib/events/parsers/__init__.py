@@ -13,6 +13,7 @@ functions (a log repeats its timestamps and its attackers), so results never dep
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib.core.clock import EPOCH
 from chalicelib.core.errors import InvalidInputError
@@ -33,6 +35,29 @@ MONTHS: Mapping[str, int] = MappingProxyType(
         )
     }
 )
+
+
+_OFFSET = re.compile(r"([+-])(\d\d):?(\d\d)")
+
+
+def zone(text: str) -> tzinfo:
+    """The timezone a sensor's classic stamps are written in: an IANA name (`Europe/Paris`, DST included), `UTC`,
+    or a fixed offset (`+02:00`, `-0530`). rsyslog's traditional format, the default of Debian, Ubuntu and RHEL,
+    writes the host's local time without saying which."""
+    offset = _OFFSET.fullmatch(text)
+    if offset is not None:
+        sign, hours, minutes = offset.groups()
+        delta = timedelta(hours=int(hours), minutes=int(minutes))
+        if delta >= timedelta(hours=24):
+            raise InvalidInputError(f"UTC offset out of range: {text!r}", details={"timezone": text})
+        return timezone(-delta if sign == "-" else delta)
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInputError(
+            f"Unknown timezone {text!r}: an IANA name (Europe/Paris), UTC, or an offset (+02:00)",
+            details={"timezone": text},
+        ) from None
 
 
 ROLLOVER = timedelta(days=1)  # how far ahead of its reading a classic stamp may be before it is the year before's

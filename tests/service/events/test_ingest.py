@@ -204,6 +204,25 @@ def test_decembers_lines_posted_in_january_are_last_years(admin_api: ApiClient, 
     assert times == ["2026-12-31T23:59:58Z", "2027-01-01T00:00:01Z"]
 
 
+def test_lines_in_the_sensors_local_time_are_read_in_its_timezone(admin_api: ApiClient, clock) -> None:
+    """rsyslog writes the host's local time without a zone; the agent says which (`timezone`)."""
+    paris = "Nov 24 11:00:00 web01 sshd[1]: Failed password for root from 8.8.8.8 port 1 ssh2"  # 10:00 UTC
+    refused = ingest(admin_api, [paris]).json()["data"]  # read as UTC, it is an hour ahead
+    assert refused["accepted"] == 0 and "future" in refused["rejected"][0]["error"]
+    for zone, sensor in (("Europe/Paris", "paris"), ("+01:00", "offset")):
+        result = ingest(admin_api, [paris], timezone=zone, sensor=sensor).json()["data"]
+        assert result["accepted"] == 1, result
+        assert [event["time"] for event in events_of(admin_api, sensor=sensor)] == ["2026-11-24T10:00:00Z"]
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "+25:00", "../../etc/passwd", ""])
+def test_an_unknown_timezone_is_refused_and_nothing_is_stored(admin_api: ApiClient, clock, zone: str) -> None:
+    response = ingest(admin_api, failures(clock, US, 1), timezone=zone, sensor="tz-test")
+    assert response.status == 400, response.text
+    assert "timezone" in response.text
+    assert events_of(admin_api, sensor="tz-test") == []
+
+
 def test_structured_events_are_checked_one_by_one(admin_api: ApiClient, clock) -> None:
     good = {
         "time": iso(clock.now()),

@@ -185,7 +185,8 @@ def test_batches_lines_and_posts_the_documented_body(server: IngestServer, tmp_p
     posts = server.posts()
     assert [p.path for p in posts] == ["/api/v1/ingest"] * 3
     bodies = [p.json() for p in posts]
-    assert all(set(b) == {"sensor", "format", "batch_id", "lines"} for b in bodies)
+    assert all(set(b) == {"sensor", "format", "batch_id", "lines", "timezone"} for b in bodies)
+    assert {b["timezone"] for b in bodies} == {agent.local_zone()}  # the host's, by default
     assert [len(b["lines"]) for b in bodies] == [3, 3, 1]
     assert [line for b in bodies for line in b["lines"]] == sshd(7)
     assert {b["sensor"] for b in bodies} == {"web-1"} and {b["format"] for b in bodies} == {"sshd"}
@@ -195,6 +196,29 @@ def test_batches_lines_and_posts_the_documented_body(server: IngestServer, tmp_p
     assert headers["Content-Type"] == "application/json"
     assert headers["User-Agent"] == f"vigil-agent/{agent.VERSION}"
     assert spooled(tmp_path) == []
+
+
+def test_the_stamps_timezone_is_sent_as_configured(server: IngestServer, tmp_path: Path, log_path: Path):
+    append(log_path, sshd(2))
+    assert run_once(make_config(server, tmp_path, log_path, "--from-start", "--timezone", "Europe/Paris")) == 0
+    assert [p.json()["timezone"] for p in server.posts()] == ["Europe/Paris"]
+    argv = ["--url", server.url, "--path", str(log_path)]
+    assert agent.parse_args(argv, {"VIGIL_API_KEY": KEY, "VIGIL_TIMEZONE": "+05:30"}).timezone == "+05:30"
+
+
+def test_the_hosts_timezone_is_found_where_distributions_keep_it(tmp_path: Path):
+    debian = tmp_path / "debian"
+    debian.mkdir()
+    (debian / "timezone").write_text("Europe/Paris\n")
+    assert agent.local_zone(debian) == "Europe/Paris"
+    redhat = tmp_path / "redhat"
+    redhat.mkdir()
+    (redhat / "localtime").symlink_to("/usr/share/zoneinfo/America/New_York")
+    assert agent.local_zone(redhat) == "America/New_York"
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    offset = time.strftime("%z")
+    assert agent.local_zone(bare) == f"{offset[:3]}:{offset[3:]}"
 
 
 def test_first_start_begins_at_the_end_and_remembers_it(server: IngestServer, tmp_path: Path, log_path: Path):

@@ -135,6 +135,15 @@ def test_a_log_across_new_year_takes_decembers_year_from_the_file_time(tmp_path:
     ]
 
 
+def test_stamps_in_local_time_take_the_timezone_given(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_text((SAMPLES / "sshd-classic.log").read_text())
+    first = json.loads(_decisions(run(str(log), "--year", "2026", "--timezone", "Europe/Paris", "--json"))[0])
+    assert first["at"] == "2026-11-24T09:02:00Z"  # 10:02 in Paris
+    done = run(str(log), "--year", "2026", "--timezone", "Mars/Olympus")
+    assert done.returncode == 2 and "Unknown timezone 'Mars/Olympus'" in done.stderr
+
+
 def test_a_reader_that_stops_early_gets_no_traceback() -> None:
     """`scripts/replay auth.log | head -1`: the pipe closes before replay writes; it stops quietly."""
     reader, writer = os.pipe()
