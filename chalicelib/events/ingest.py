@@ -17,7 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 from chalicelib.core.clock import Clock, iso
@@ -169,7 +169,7 @@ class Ingest:
 
     def _parse(self, batch: Batch, result: IngestResult) -> list[Event]:
         now = self._clock.now()
-        context = ParseContext.at(now, zone(batch.timezone) if batch.timezone else UTC, batch.hostname)
+        context = ParseContext.at(now, zone(batch.timezone), batch.hostname)
         events: list[Event] = []
 
         def keep(index: int, event: Event) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -153,7 +152,7 @@ def parser_test(body: ParserTest) -> Reply:
 
     now = get_container().clock.now()
     parse = _parsers().get_parser(body.format)
-    stamps = zone(body.timezone) if body.timezone else UTC
+    stamps = zone(body.timezone)
     context = ParseContext(body.year, stamps) if body.year else ParseContext.at(now, stamps)
     results = []
     for line in body.lines:

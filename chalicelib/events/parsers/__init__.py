@@ -37,20 +37,30 @@ MONTHS: Mapping[str, int] = MappingProxyType(
 )
 
 
-_OFFSET = re.compile(r"([+-])(\d\d):?(\d\d)")
+_OFFSET = re.compile(r"([+-])(\d\d)(?::?(\d\d))?", re.ASCII)
 
 
-def zone(text: str) -> tzinfo:
+def utc_offset(text: str) -> tzinfo | None:
+    """A numeric UTC offset (`+03`, `+0530`, `-05:00`, under a day) as a fixed zone; None for anything else."""
+    found = _OFFSET.fullmatch(text)
+    if found is None:
+        return None
+    sign, hours, minutes = found.groups()
+    delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+    if delta >= timedelta(hours=24):
+        return None
+    return timezone(-delta if sign == "-" else delta)
+
+
+def zone(text: str | None) -> tzinfo:
     """The timezone a sensor's classic stamps are written in: an IANA name (`Europe/Paris`, DST included), `UTC`,
-    or a fixed offset (`+02:00`, `-0530`). rsyslog's traditional format, the default of Debian, Ubuntu and RHEL,
-    writes the host's local time without saying which."""
-    offset = _OFFSET.fullmatch(text)
+    or a fixed offset (`+02:00`, `-0530`); None: UTC. rsyslog's traditional format, the default of Debian, Ubuntu
+    and RHEL, writes the host's local time without saying which."""
+    if text is None:
+        return UTC
+    offset = utc_offset(text)
     if offset is not None:
-        sign, hours, minutes = offset.groups()
-        delta = timedelta(hours=int(hours), minutes=int(minutes))
-        if delta >= timedelta(hours=24):
-            raise InvalidInputError(f"UTC offset out of range: {text!r}", details={"timezone": text})
-        return timezone(-delta if sign == "-" else delta)
+        return offset
     try:
         return ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):

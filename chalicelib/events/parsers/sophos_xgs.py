@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from types import MappingProxyType
 from typing import Any
 
@@ -68,6 +68,7 @@ from chalicelib.events.parsers import (
     text_or_none,
     to_int,
     to_port,
+    utc_offset,
 )
 
 EXPLOIT_PUBLIC_APP = ("T1190",)
@@ -330,14 +331,8 @@ def _zone(name: str, default: tzinfo) -> tzinfo:
     name = name.strip()
     if name.upper() in _UTC_NAMES:
         return UTC
-    sign = name[:1]
-    digits = name[1:].replace(":", "")
     # `+03`, `+0530`, `-05:00`: numeric offsets are unambiguous, abbreviations are not.
-    if sign in ("+", "-") and len(digits) in (2, 4) and digits.isascii() and digits.isdigit():
-        minutes = int(digits[:2]) * 60 + int(digits[2:] or 0)
-        if minutes < 24 * 60:
-            return timezone(timedelta(minutes=-minutes if sign == "-" else minutes))
-    return default
+    return utc_offset(name) or default
 
 
 def _slug(text: str) -> str:
